@@ -1,0 +1,282 @@
+"""The driver: the whole flow on one screen, text → posterior.
+
+``parse_spec → expand_spec → bind_design → build_prior_table → lower_model → sample_nuts →
+build_datatree``. :class:`Model` holds the compiled model; :class:`Fit` holds the posterior.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal
+
+import jax
+import numpy as np
+import pandas as pd
+
+from .design import BoundDesign, bind_design
+from .errors import HdslError
+from .expand import expand_spec
+from .ir import ModelSpec
+from .lower import CompiledModel, lower_model
+from .parse import parse_spec
+from .priors import PriorTable, build_prior_table
+from .results import build_datatree, compile_over_draws, parameter_names, summarize
+from .sample import SamplerConfig, check_config, sample_nuts
+
+__all__ = ["Model", "Fit", "fit", "load", "default_dtype"]
+
+#: Pointwise log-likelihood is stored when chains × draws × rows is at most this many numbers.
+LOG_LIK_LIMIT = 50_000_000
+
+
+def default_dtype() -> str:
+    """float64 on CPU (exact and no slower there), float32 on accelerators."""
+    return "float64" if jax.default_backend() == "cpu" else "float32"
+
+
+def _resolve_dtype(dtype: str | None) -> str:
+    dtype = dtype or default_dtype()
+    if dtype not in ("float32", "float64"):
+        raise HdslError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    return dtype
+
+
+class Model:
+    """A spec compiled against data, ready to sample.
+
+    >>> model = hdsl.Model("y ~ x + (1 | g)", data=df)   # doctest: +SKIP
+    >>> model.parameter_names                              # doctest: +SKIP
+    ['b_Intercept', 'b_x', 'sd_g__Intercept', 'sigma']
+    """
+
+    def __init__(
+        self,
+        spec: str,
+        data: pd.DataFrame,
+        *,
+        na_action: Literal["drop", "error"] = "drop",
+        dtype: str | None = None,
+    ):
+        self.text = spec
+        self.dtype = _resolve_dtype(dtype)
+        self.spec: ModelSpec = expand_spec(parse_spec(spec))
+        self.design: BoundDesign = bind_design(self.spec, data, na_action=na_action)
+        self.priors: PriorTable = build_prior_table(self.design)
+        self.compiled: CompiledModel = lower_model(self.design, self.priors, self.dtype)
+
+    @property
+    def parameter_names(self) -> list[str]:
+        return parameter_names(self.design)
+
+    @property
+    def dim(self) -> int:
+        """Length of the unconstrained parameter vector."""
+        return self.compiled.layout.size
+
+    def log_density(self, flat) -> jax.Array:
+        """Log posterior density (up to a constant) at an unconstrained point."""
+        return self.compiled.log_density(jax.numpy.asarray(flat, dtype=self.dtype))
+
+    def default_priors(self) -> pd.DataFrame:
+        """Every valid prior target with the prior in force (brms's ``default_prior``)."""
+        return self.priors.to_frame()
+
+    def sample(
+        self,
+        *,
+        chains: int = 4,
+        warmup: int = 1000,
+        draws: int = 1000,
+        seed: int = 0,
+        progress: bool = True,
+        target_accept: float = 0.8,
+        max_tree_depth: int = 10,
+    ) -> Fit:
+        config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth)
+        reporter = _ProgressBar() if progress else None
+        size = chains * draws * self.design.n_rows
+        # the post-processing programs compile on a second thread while the sampler runs
+        with ThreadPoolExecutor(1) as pool:
+            jobs = {
+                "constrain": pool.submit(compile_over_draws, self.compiled.constrain, chains * draws, self.dim,
+                                         self.dtype),
+                "log_lik": pool.submit(compile_over_draws, self.compiled.pointwise_log_lik, chains * draws,
+                                       self.dim, self.dtype) if size <= LOG_LIK_LIMIT else None,
+            }
+            result = sample_nuts(self.compiled.log_density, self.dim, config, dtype=self.dtype,
+                                 progress=reporter)
+            constrain = jobs["constrain"].result()
+            ll = jobs["log_lik"].result() if jobs["log_lik"] is not None else None
+        if reporter:
+            reporter.close()
+        if result.positions.shape[1] != draws:  # interrupted: shapes differ from the compiled ones
+            constrain = jax.jit(jax.vmap(self.compiled.constrain))
+            ll = jax.jit(jax.vmap(self.compiled.pointwise_log_lik)) if ll is not None else None
+        attrs = {
+            "hdsl_spec": self.text,
+            "hdsl_rows_used": int(self.design.n_rows),
+            "hdsl_rows_dropped": int(self.design.n_dropped),
+            "hdsl_seed": int(seed),
+            "hdsl_dtype": self.dtype,
+            "hdsl_interrupted": int(result.interrupted),
+        }
+        idata = build_datatree(self.design, result, constrain, ll, attrs=attrs)
+        fit = Fit(idata, model=self, timings=result.timings, interrupted=result.interrupted)
+        fit._warn_if_unhealthy()
+        return fit
+
+
+class Fit:
+    """A posterior: the ArviZ object plus the model it came from (absent after :func:`load`)."""
+
+    def __init__(self, idata, *, model: Model | None = None, timings: dict | None = None,
+                 interrupted: bool = False):
+        self.idata = idata
+        self.model = model
+        self.timings = dict(timings or {})
+        self.interrupted = interrupted
+
+    @property
+    def spec(self) -> str:
+        return str(self.idata.attrs.get("hdsl_spec", ""))
+
+    @property
+    def parameter_names(self) -> list[str]:
+        if self.model is not None:
+            return self.model.parameter_names
+        return [v for v in self.idata["posterior"].data_vars if not str(v).startswith("r_")]
+
+    @property
+    def n_dropped(self) -> int:
+        return int(self.idata.attrs.get("hdsl_rows_dropped", 0))
+
+    def summary(self, prob: float = 0.95) -> pd.DataFrame:
+        """One row per parameter (brms names), group effects as ``r_g[level,coef]``."""
+        return summarize(self.idata, self.parameter_names, prob)
+
+    def diagnostics(self) -> dict[str, float]:
+        """Sampler health: divergences, tree-depth hits, worst r_hat and ESS, lowest E-BFMI."""
+        stats = self.idata["sample_stats"]
+        s = self.summary()
+        energy = np.asarray(stats["energy"])
+        bfmi = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / np.sum(
+            (energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
+        max_depth = self.idata.attrs.get("hdsl_max_tree_depth", 10)
+        return {
+            "divergences": int(np.asarray(stats["diverging"]).sum()),
+            "max_tree_depth_hits": int((np.asarray(stats["tree_depth"]) >= max_depth).sum()),
+            "max_r_hat": float(s["r_hat"].max()),
+            "min_ess_bulk": float(s["ess_bulk"].min()),
+            "min_ess_tail": float(s["ess_tail"].min()),
+            "min_bfmi": float(bfmi.min()),
+        }
+
+    def _warn_if_unhealthy(self) -> None:
+        d = self.diagnostics()
+        total = int(np.prod(np.asarray(self.idata["sample_stats"]["diverging"]).shape))
+        msgs = []
+        if d["divergences"]:
+            msgs.append(f"{d['divergences']} of {total} transitions diverged; raise target_accept (e.g. 0.95) "
+                        "or reparameterize")
+        if d["max_tree_depth_hits"]:
+            msgs.append(f"{d['max_tree_depth_hits']} transitions hit the maximum tree depth; raise max_tree_depth")
+        if d["max_r_hat"] > 1.01:
+            msgs.append(f"r_hat up to {d['max_r_hat']:.3f} (> 1.01): chains disagree; run more warmup and draws")
+        if d["min_ess_bulk"] < 100 * self.idata["posterior"].sizes["chain"]:
+            msgs.append(f"bulk ESS as low as {d['min_ess_bulk']:.0f}; run more draws")
+        if d["min_bfmi"] < 0.3:
+            msgs.append(f"E-BFMI as low as {d['min_bfmi']:.2f}: the posterior is hard to explore; reparameterize")
+        if self.interrupted:
+            msgs.append("sampling was interrupted; these are the draws finished so far")
+        for m in msgs:
+            warnings.warn(m, SamplingWarning, stacklevel=3)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the posterior to netCDF atomically (a temp file, then a rename)."""
+        path = Path(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent if str(path.parent) else ".", suffix=".tmp")
+        os.close(fd)
+        try:
+            self.idata.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    def __repr__(self) -> str:
+        return f"<hdsl.Fit of {self.spec.strip().splitlines()[0] if self.spec.strip() else '?'}>"
+
+
+class SamplingWarning(UserWarning):
+    """The sampler finished but its output should not be trusted without a look."""
+
+
+def load(path: str | os.PathLike) -> Fit:
+    """Read a :meth:`Fit.save` file back."""
+    import arviz as az
+
+    if not Path(path).exists():
+        raise HdslError(f"no such file: {path}")
+    idata = az.from_netcdf(path, engine="h5netcdf")
+    return Fit(idata)
+
+
+def fit(
+    spec: str,
+    data: pd.DataFrame,
+    *,
+    chains: int = 4,
+    warmup: int = 1000,
+    draws: int = 1000,
+    seed: int = 0,
+    progress: bool = True,
+    na_action: Literal["drop", "error"] = "drop",
+    dtype: str | None = None,
+    target_accept: float = 0.8,
+    max_tree_depth: int = 10,
+) -> Fit:
+    """Compile ``spec`` against ``data`` and sample its posterior with NUTS."""
+    t0 = time.perf_counter()
+    check_config(SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
+                               target_accept=target_accept, max_tree_depth=max_tree_depth))
+    model = Model(spec, data, na_action=na_action, dtype=dtype)
+    t_build = time.perf_counter() - t0
+    result = model.sample(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,
+                          target_accept=target_accept, max_tree_depth=max_tree_depth)
+    result.timings["build_s"] = t_build
+    result.timings["total_s"] = time.perf_counter() - t0
+    return result
+
+
+class _ProgressBar:
+    """A one-line progress report on stderr, updated between sampling blocks."""
+
+    def __init__(self) -> None:
+        self.t0 = time.perf_counter()
+        self.stream = sys.stderr
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        elapsed = time.perf_counter() - self.t0
+        if phase == "warmup" and done == 0:
+            msg = f"warmup: compiling done, adapting ({total} steps)..."
+        else:
+            width = 30
+            frac = done / total if total else 1.0
+            bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
+            msg = f"{phase:8s} [{bar}] {done}/{total}"
+        self.stream.write(f"\r{msg:<70s} {elapsed:6.1f}s")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()

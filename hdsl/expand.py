@@ -1,0 +1,380 @@
+"""Stage 2: syntax tree → model IR (:class:`~hdsl.ir.ModelSpec`). No data is looked at here.
+
+Formula algebra follows R: ``a*b`` = ``a + b + a:b``, ``(a+b)^2`` = all terms up to order 2,
+``a/b`` = ``a + a:b``, ``-`` removes a term, ``0``/``-1`` drop the intercept. Group terms
+``(… | g)`` and ``(… || g)`` are collected apart; ``(… | a/b)`` nests into ``a`` and ``a:b``.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from . import syntax as s
+from .distributions import PRIOR_DISTRIBUTIONS
+from .errors import FamilyError, FormulaError, PriorError, did_you_mean
+from .families import Link, get_family
+from .ir import (
+    DistributionSpec,
+    Factor,
+    FamilySpec,
+    GroupTerm,
+    LinearPredictor,
+    ModelSpec,
+    ParamClass,
+    PriorStatement,
+    PriorTarget,
+    Response,
+    Term,
+)
+
+__all__ = ["expand_spec", "unparse"]
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, ":": 3, "^": 5}
+
+
+def unparse(expr: s.Expr) -> str:
+    """Canonical text of an expression: the label of a factor (``log(x + 1)``)."""
+    return _unparse(expr, 0)
+
+
+def _unparse(e: s.Expr, parent: int) -> str:
+    match e:
+        case s.Name(name=name):
+            return name
+        case s.Number(text=text):
+            return text
+        case s.String(value=value):
+            return f'"{value}"'
+        case s.Keyword(name=name, value=value):
+            return f"{name}={_unparse(value, 0)}"
+        case s.ListExpr(items=items):
+            return "[" + ", ".join(_unparse(i, 0) for i in items) + "]"
+        case s.Call(func=func, args=args):
+            return f"{func}({', '.join(_unparse(a, 0) for a in args)})"
+        case s.Paren(inner=inner):
+            return _unparse(inner, parent)
+        case s.Negate(operand=operand):
+            return "-" + _unparse(operand, 4)
+        case s.BinOp(op=op, left=left, right=right):
+            prec = _PRECEDENCE[op]
+            spaced = op in "+-*/"
+            text = _unparse(left, prec) + (f" {op} " if spaced else op) + _unparse(right, prec + 1)
+            return f"({text})" if prec < parent else text
+        case s.Group(terms=terms, bar=bar, group=group):
+            return f"({_unparse(terms, 0)} {bar} {_unparse(group, 0)})"
+    raise FormulaError(f"cannot use {type(e).__name__} here")
+
+
+class _Expansion:
+    """Terms of one side of a formula: intercept flag, ordered unique terms, group terms, offsets."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.intercept: bool | None = None
+        self.terms: list[Term] = []
+        self.groups: list[GroupTerm] = []
+        self.offsets: list[Factor] = []
+
+    # each method returns the list of terms an expression denotes; intercept handled by side effect
+    def terms_of(self, e: s.Expr) -> list[Term]:
+        match e:
+            case s.Number(value=v, pos=pos):
+                if v == 1:
+                    self.intercept = True
+                    return []
+                if v == 0:
+                    self.intercept = False
+                    return []
+                raise FormulaError(
+                    f"a number ({unparse(e)}) cannot be a term; use 1 or 0 for the intercept, or I({unparse(e)})",
+                    position=pos, text=self.text,
+                )
+            case s.Name():
+                return [Term((Factor(unparse(e), e),))]
+            case s.Call(func="offset", args=args, pos=pos):
+                if len(args) != 1:
+                    raise FormulaError("offset() takes one argument", position=pos, text=self.text)
+                self.offsets.append(Factor(unparse(args[0]), args[0]))
+                return []
+            case s.Call():
+                return [Term((Factor(unparse(e), e),))]
+            case s.Paren(inner=inner):
+                return self.terms_of(inner)
+            case s.Negate(operand=s.Number(value=1)):
+                self.intercept = False
+                return []
+            case s.Negate(pos=pos):
+                raise FormulaError(f"cannot remove '{unparse(e.operand)}' here: nothing to remove it from",
+                                   position=pos, text=self.text)
+            case s.Group():
+                self.groups.extend(self.group_terms(e))
+                return []
+            case s.BinOp(op="+", left=left, right=right):
+                return _unique(self.terms_of(left) + self.terms_of(right))
+            case s.BinOp(op="-", left=left, right=right):
+                kept = self.terms_of(left)
+                if isinstance(right, s.Number) and right.value in (0, 1):
+                    if right.value == 1:
+                        self.intercept = False
+                    return kept
+                removed = set(self.sub_terms(right))
+                return [t for t in kept if t not in removed]
+            case s.BinOp(op=":", left=left, right=right):
+                return self.interact(self.sub_terms(left), self.sub_terms(right))
+            case s.BinOp(op="*", left=left, right=right):
+                a, b = self.sub_terms(left), self.sub_terms(right)
+                return _unique(a + b + self.interact(a, b))
+            case s.BinOp(op="/", left=left, right=right):
+                a, b = self.sub_terms(left), self.sub_terms(right)
+                outer = Term(tuple(_unique_factors([f for t in a for f in t.factors])))
+                return _unique(a + self.interact([outer], b))
+            case s.BinOp(op="^", left=left, right=s.Number(value=n)) if float(n).is_integer() and n >= 1:
+                base = self.sub_terms(left)
+                out: list[Term] = []
+                for k in range(1, int(n) + 1):
+                    for combo in itertools.combinations(base, k):
+                        out.append(Term(tuple(_unique_factors([f for t in combo for f in t.factors]))))
+                return _unique(out)
+            case s.BinOp(op="^", pos=pos):
+                raise FormulaError("'^' in a formula needs a positive whole number on the right; "
+                                   "for a power of a variable write I(x^2)", position=pos, text=self.text)
+            case s.ListExpr(pos=pos) | s.String(pos=pos) | s.Keyword(pos=pos):
+                raise FormulaError(f"'{unparse(e)}' cannot be a term", position=pos, text=self.text)
+        raise FormulaError(f"cannot use '{unparse(e)}' as a term")  # pragma: no cover
+
+    def sub_terms(self, e: s.Expr) -> list[Term]:
+        """Terms of an operand of ':' '*' '/' '^' '-': intercepts and groups are not allowed inside."""
+        if isinstance(e, s.Group):
+            raise FormulaError("a group term cannot be combined with an operator other than '+'",
+                               position=e.pos, text=self.text)
+        saved = self.intercept
+        terms = self.terms_of(e)
+        self.intercept = saved
+        return terms
+
+    @staticmethod
+    def interact(a: list[Term], b: list[Term]) -> list[Term]:
+        return _unique([Term(tuple(_unique_factors(list(x.factors) + list(y.factors)))) for x in a for y in b])
+
+    def group_terms(self, g: s.Group) -> list[GroupTerm]:
+        inner = _Expansion(self.text)
+        inner.intercept = None
+        terms = inner.terms_of(g.terms)
+        if inner.groups:
+            raise FormulaError("group terms cannot be nested inside another group term", position=g.pos,
+                               text=self.text)
+        if inner.offsets:
+            raise FormulaError("offset() belongs in the population-level part of the formula",
+                               position=g.pos, text=self.text)
+        intercept = True if inner.intercept is None else inner.intercept
+        terms = sorted(terms, key=lambda t: t.order)
+        if not intercept and not terms:
+            raise FormulaError(f"group term '{unparse(g)}' has no terms", position=g.pos, text=self.text)
+        gid = None
+        if g.id is not None:
+            gid = unparse(g.id)
+        out = []
+        for grouping in self.grouping_factors(g.group, g):
+            out.append(GroupTerm(intercept, tuple(terms), grouping, g.bar == "|", gid, pos=g.pos))
+        return out
+
+    def grouping_factors(self, e: s.Expr, g: s.Group) -> list[tuple[str, ...]]:
+        """``g`` → [(g,)]; ``a:b`` → [(a, b)]; ``a/b`` → [(a,), (a, b)]; ``a + b`` → [(a,), (b,)]."""
+        match e:
+            case s.Name(name=name):
+                return [(name,)]
+            case s.Paren(inner=inner):
+                return self.grouping_factors(inner, g)
+            case s.BinOp(op=":", left=left, right=right):
+                return [lhs + rhs for lhs in self.grouping_factors(left, g) for rhs in self.grouping_factors(right, g)]
+            case s.BinOp(op="/", left=left, right=right):
+                outer = self.grouping_factors(left, g)
+                full = outer[-1]
+                return outer + [full + r for r in self.grouping_factors(right, g)]
+            case s.BinOp(op="+", left=left, right=right):
+                return self.grouping_factors(left, g) + self.grouping_factors(right, g)
+        raise FormulaError(f"'{unparse(e)}' cannot be a grouping factor; use a column name, a:b or a/b",
+                           position=getattr(e, "pos", None) or g.pos, text=self.text)
+
+
+def _unique(terms: list[Term]) -> list[Term]:
+    seen: dict[Term, None] = {}
+    for t in terms:
+        seen.setdefault(t, None)
+    return list(seen)
+
+
+def _unique_factors(factors: list[Factor]) -> list[Factor]:
+    seen: dict[Factor, None] = {}
+    for f in factors:
+        seen.setdefault(f, None)
+    return list(seen)
+
+
+def _predictor(rhs: s.Expr, text: str) -> LinearPredictor:
+    exp = _Expansion(text)
+    terms = exp.terms_of(rhs)
+    terms = sorted(terms, key=lambda t: t.order)  # stable: R's order, main effects first
+    intercept = True if exp.intercept is None else exp.intercept
+    return LinearPredictor(intercept, tuple(terms), tuple(exp.groups), tuple(exp.offsets))
+
+
+def _response(line: s.FormulaLine, text: str) -> Response:
+    resp = line.response
+    if isinstance(resp, s.Paren):
+        resp = resp.inner
+    if isinstance(resp, s.Group | s.ListExpr | s.Number):
+        raise FormulaError(f"'{unparse(resp)}' cannot be a response", position=line.pos, text=text)
+    additions: list[tuple[str, Factor]] = []
+    if line.addition is not None:
+        for term in _split_plus(line.addition):
+            if not isinstance(term, s.Call) or len(term.args) < 1:
+                raise FormulaError(
+                    f"'{unparse(term)}' is not an addition term; write e.g. y | trials(n) or y | weights(w)",
+                    position=getattr(term, "pos", line.pos), text=text,
+                )
+            additions.append((term.func, Factor(unparse(term.args[0]), term.args[0])))
+    return Response(Factor(unparse(resp), resp), tuple(additions))
+
+
+def _split_plus(e: s.Expr) -> list[s.Expr]:
+    if isinstance(e, s.BinOp) and e.op == "+":
+        return _split_plus(e.left) + _split_plus(e.right)
+    return [e]
+
+
+def constant_value(e: s.Expr, text: str) -> float:
+    """Evaluate a numeric constant written in the spec (``-1``, ``2.5e3``, ``1/2``)."""
+    match e:
+        case s.Number(value=v):
+            return v
+        case s.Negate(operand=o):
+            return -constant_value(o, text)
+        case s.Paren(inner=i):
+            return constant_value(i, text)
+        case s.BinOp(op=op, left=a, right=b) if op in "+-*/^":
+            x, y = constant_value(a, text), constant_value(b, text)
+            try:
+                return {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else float("nan"), "^": x**y}[op]
+            except OverflowError:
+                return float("inf")
+    raise PriorError(f"expected a number, got '{unparse(e)}'", position=getattr(e, "pos", None), text=text)
+
+
+_CLASS_NAMES = {"Intercept": ParamClass.INTERCEPT, "b": ParamClass.B, "sd": ParamClass.SD, "cor": ParamClass.COR}
+
+
+def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorStatement:
+    cls = _CLASS_NAMES.get(line.cls)
+    args = line.target_args
+    if cls is None and line.cls in aux_names:
+        cls = ParamClass.AUX
+    if cls is None:
+        valid = sorted(_CLASS_NAMES) + list(aux_names)
+        raise PriorError(f"unknown prior class '{line.cls}'{did_you_mean(line.cls, valid)}; "
+                         f"valid classes: {', '.join(valid)}", position=line.pos, text=text)
+    max_args = {ParamClass.INTERCEPT: 0, ParamClass.B: 1, ParamClass.SD: 2, ParamClass.COR: 1, ParamClass.AUX: 0}
+    if len(args) > max_args[cls]:
+        forms = {
+            ParamClass.INTERCEPT: "Intercept", ParamClass.B: "b or b[coef]",
+            ParamClass.SD: "sd, sd[group] or sd[group, coef]", ParamClass.COR: "cor or cor[group]",
+            ParamClass.AUX: line.cls,
+        }
+        raise PriorError(f"too many indices for '{line.cls}': write {forms[cls]}", position=line.pos, text=text)
+    if any(a == "" for a in args):
+        raise PriorError("empty index in prior target", position=line.pos, text=text)
+    if cls is ParamClass.B:
+        target = PriorTarget(cls, coef=args[0] if args else None)
+    elif cls in (ParamClass.SD, ParamClass.COR):
+        target = PriorTarget(cls, group=args[0] if args else None, coef=args[1] if len(args) > 1 else None)
+    elif cls is ParamClass.AUX:
+        target = PriorTarget(cls, dpar=line.cls)
+    else:
+        target = PriorTarget(cls)
+    return PriorStatement(target, _distribution(line.distribution, text), pos=line.pos)
+
+
+def _distribution(call: s.Call, text: str) -> DistributionSpec:
+    dist = PRIOR_DISTRIBUTIONS.get(call.func)
+    if dist is None:
+        raise PriorError(f"unknown prior distribution '{call.func}'{did_you_mean(call.func, PRIOR_DISTRIBUTIONS)}",
+                         position=call.pos, text=text,
+                         hint="known: " + ", ".join(d.signature() for d in PRIOR_DISTRIBUTIONS.values()))
+    if len(call.args) != len(dist.params):
+        raise PriorError(
+            f"{dist.name} takes {len(dist.params)} argument{'s' if len(dist.params) != 1 else ''} "
+            f"({', '.join(dist.params)}), got {len(call.args)}", position=call.pos, text=text,
+            hint=f"for example {dist.example}",
+        )
+    values = tuple(constant_value(a, text) for a in call.args)
+    for pname, v in zip(dist.params, values, strict=True):
+        if v != v or v in (float("inf"), float("-inf")):
+            raise PriorError(f"{dist.name}: {pname} must be a finite number, got {v}", position=call.pos, text=text)
+        if pname in dist.positive and v <= 0:
+            raise PriorError(f"{dist.name}: {pname} must be positive, got {v:g}", position=call.pos, text=text)
+    if dist.name == "uniform" and not values[0] < values[1]:
+        raise PriorError(f"uniform: lower ({values[0]:g}) must be below upper ({values[1]:g})",
+                         position=call.pos, text=text)
+    return DistributionSpec(dist.name, values)
+
+
+def _family(tree: s.SpecTree) -> FamilySpec:
+    if len(tree.families) > 1:
+        second = tree.families[1]
+        raise FamilyError("only one family line is allowed", position=second.pos, text=tree.text)
+    if not tree.families:
+        return FamilySpec("gaussian")
+    line = tree.families[0]
+    try:
+        family = get_family(line.name)
+    except FamilyError as exc:
+        raise FamilyError(exc.message, position=line.pos, text=tree.text) from None
+    link = None
+    for arg in line.args:
+        if isinstance(arg, s.Keyword) and arg.name == "link" and isinstance(arg.value, s.Name | s.String):
+            link = arg.value.name if isinstance(arg.value, s.Name) else arg.value.value
+        elif isinstance(arg, s.Name | s.String) and link is None:
+            link = arg.name if isinstance(arg, s.Name) else arg.value
+        else:
+            raise FamilyError(f"unexpected family argument '{unparse(arg)}'; write family: {line.name}(link)",
+                              position=line.pos, text=tree.text)
+    if link is not None:
+        allowed = [lk.value for lk in family.links]
+        if link not in allowed:
+            known = [lk.value for lk in Link]
+            what = "not a link" if link not in known else f"not a valid link for {family.name}"
+            raise FamilyError(f"'{link}' is {what}{did_you_mean(link, allowed)}; {family.name} allows: "
+                              f"{', '.join(allowed)}", position=line.pos, text=tree.text)
+    return FamilySpec(family.name, link, pos=line.pos)
+
+
+def expand_spec(tree: s.SpecTree) -> ModelSpec:
+    """Give the syntax its meaning: the model IR. Raises FormulaError / FamilyError / PriorError."""
+    text = tree.text
+    if not tree.formulas:
+        raise FormulaError("the spec has no formula; write e.g. 'y ~ x + (1 | g)'")
+    family_spec = _family(tree)
+    family = get_family(family_spec.name)
+    aux_names = tuple(a.name for a in family.aux)
+    main, *rest = tree.formulas
+    response = _response(main, text)
+    predictor = _predictor(main.rhs, text)
+    dpars: list[tuple[str, LinearPredictor]] = []
+    for line in rest:
+        name = line.response.name if isinstance(line.response, s.Name) else unparse(line.response)
+        if name not in aux_names:
+            raise FormulaError(
+                f"only one response formula is allowed; a further formula must model a parameter of the "
+                f"{family.name} family ({', '.join(aux_names) or 'it has none'}), got '{name}'",
+                position=line.pos, text=text,
+            )
+        if any(d == name for d, _ in dpars):
+            raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
+        dpars.append((name, _predictor(line.rhs, text)))
+    priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
+    seen: dict[PriorTarget, PriorStatement] = {}
+    for p in priors:
+        if p.target in seen:
+            raise PriorError(f"duplicate prior for '{p.target}'", position=p.pos, text=text)
+        seen[p.target] = p
+    return ModelSpec(response, predictor, family_spec, priors, tuple(dpars), text=text)

@@ -1,0 +1,161 @@
+"""The model IR: what the model is, with no data in it.
+
+Frozen dataclasses with tuples inside. Positions are kept for messages and excluded from equality,
+so ``a*b`` and ``a + b + a:b`` expand to equal IR. Changed only by :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from . import syntax as s
+from .errors import Position
+
+__all__ = [
+    "ParamClass",
+    "Factor",
+    "Term",
+    "GroupTerm",
+    "LinearPredictor",
+    "Response",
+    "FamilySpec",
+    "DistributionSpec",
+    "PriorTarget",
+    "PriorStatement",
+    "ModelSpec",
+]
+
+
+class ParamClass(enum.Enum):
+    """brms's parameter classes, the first part of a prior target."""
+
+    INTERCEPT = "Intercept"
+    B = "b"
+    SD = "sd"
+    COR = "cor"
+    AUX = "aux"  # a family's auxiliary parameter, named by PriorTarget.dpar (sigma, nu, phi, ...)
+
+
+@dataclass(frozen=True)
+class Factor:
+    """One variable of a term: a column or an expression of columns (``log(x)``, ``I(x^2)``)."""
+
+    label: str
+    expr: s.Expr = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Term:
+    """A product of factors; the empty product is the intercept."""
+
+    factors: tuple[Factor, ...]
+
+    @property
+    def label(self) -> str:
+        return ":".join(f.label for f in self.factors) if self.factors else "Intercept"
+
+    @property
+    def order(self) -> int:
+        return len(self.factors)
+
+
+@dataclass(frozen=True)
+class GroupTerm:
+    """``(intercept + terms | group)``: effects that vary by the levels of ``group``."""
+
+    intercept: bool
+    terms: tuple[Term, ...]
+    group: tuple[str, ...]
+    correlated: bool
+    id: str | None = None
+    pos: Position | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def group_label(self) -> str:
+        return ":".join(self.group)
+
+    @property
+    def coef_labels(self) -> tuple[str, ...]:
+        return (("Intercept",) if self.intercept else ()) + tuple(t.label for t in self.terms)
+
+
+@dataclass(frozen=True)
+class LinearPredictor:
+    """The right-hand side of one formula line."""
+
+    intercept: bool
+    terms: tuple[Term, ...]
+    groups: tuple[GroupTerm, ...]
+    offsets: tuple[Factor, ...] = ()
+
+
+@dataclass(frozen=True)
+class Response:
+    """The left-hand side: the response expression and brms addition terms (``| trials(n)``)."""
+
+    factor: Factor
+    additions: tuple[tuple[str, Factor], ...] = ()
+
+    @property
+    def label(self) -> str:
+        return self.factor.label
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str
+    link: str | None = None
+    pos: Position | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class DistributionSpec:
+    """A prior distribution as written: name and numeric arguments."""
+
+    name: str
+    args: tuple[float, ...]
+
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join(_fmt(a) for a in self.args)})"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.4g}"
+
+
+@dataclass(frozen=True)
+class PriorTarget:
+    """A typed prior key: class, optional group, optional coefficient, optional dpar."""
+
+    cls: ParamClass
+    group: str | None = None
+    coef: str | None = None
+    dpar: str | None = None
+
+    def __str__(self) -> str:
+        if self.cls is ParamClass.AUX:
+            return str(self.dpar)
+        if self.cls is ParamClass.INTERCEPT:
+            return "Intercept"
+        parts = [p for p in (self.group, self.coef) if p is not None]
+        return self.cls.value + (f"[{', '.join(parts)}]" if parts else "")
+
+
+@dataclass(frozen=True)
+class PriorStatement:
+    target: PriorTarget
+    distribution: DistributionSpec
+    pos: Position | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A whole model: response, predictor, family, distributional predictors and priors."""
+
+    response: Response
+    predictor: LinearPredictor
+    family: FamilySpec
+    priors: tuple[PriorStatement, ...] = ()
+    dpars: tuple[tuple[str, LinearPredictor], ...] = ()
+    text: str = field(default="", compare=False, repr=False)

@@ -1,0 +1,307 @@
+"""Stage 5: bound design + prior table → compiled model: a pure JAX log-density over one flat
+unconstrained vector, the function mapping that vector to the model's parameters, and its inverse.
+
+Inside: population-level columns are centered (the intercept is sampled on the centered scale and
+mapped back, a shift with unit Jacobian, so the ``Intercept`` prior stays on the user's scale);
+group effects are non-centered, ``r = z · diag(sd) · Lᵀ``, gathered per row by level code.
+Positive and bounded parameters go through elementwise bijections whose log-Jacobians are added.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro.distributions as nd
+from numpyro.distributions import constraints
+from numpyro.distributions.transforms import biject_to
+
+from .design import BoundDesign, PredictorDesign
+from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
+from .families import Link, get_family
+from .ir import ParamClass, PriorTarget
+from .priors import ParamPrior, PriorTable
+
+__all__ = ["Block", "Layout", "CompiledModel", "lower_model"]
+
+Array = jax.Array
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named slice of the flat unconstrained vector."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=int))
+
+
+@dataclass(frozen=True)
+class Layout:
+    blocks: tuple[Block, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    def unpack(self, flat: Array) -> dict[str, Array]:
+        return {b.name: flat[b.offset : b.offset + b.size].reshape(b.shape) for b in self.blocks}
+
+    def pack(self, parts: dict[str, Array]) -> Array:
+        return jnp.concatenate([jnp.reshape(jnp.asarray(parts[b.name]), (-1,)) for b in self.blocks])
+
+
+class _LayoutBuilder:
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.offset = 0
+
+    def add(self, name: str, shape: tuple[int, ...]) -> None:
+        block = Block(name, shape, self.offset)
+        self.blocks.append(block)
+        self.offset += block.size
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """Static per-element bounds of a block, classified once on the host."""
+
+    lower: np.ndarray
+    upper: np.ndarray
+
+    def forward(self, u: Array) -> tuple[Array, Array]:
+        """Unconstrained → constrained, and the log-Jacobian (summed)."""
+        lo_f, hi_f = np.isfinite(self.lower), np.isfinite(self.upper)
+        if not lo_f.any() and not hi_f.any():
+            return u, jnp.zeros((), u.dtype)
+        if lo_f.all() and not hi_f.any():
+            return jnp.asarray(self.lower, u.dtype) + jnp.exp(u), jnp.sum(u)
+        lo = np.where(lo_f, self.lower, 0.0)
+        hi = np.where(hi_f, self.upper, 1.0)
+        both, lo_only, hi_only = lo_f & hi_f, lo_f & ~hi_f, hi_f & ~lo_f
+        width = hi - lo
+        x_both = lo + width * jax.nn.sigmoid(u)
+        x = jnp.where(both, x_both, jnp.where(lo_only, lo + jnp.exp(u), jnp.where(hi_only, hi - jnp.exp(u), u)))
+        lj_both = np.log(width) + jax.nn.log_sigmoid(u) + jax.nn.log_sigmoid(-u)
+        lj = jnp.where(both, lj_both, jnp.where(lo_only | hi_only, u, 0.0))
+        return x.astype(u.dtype), jnp.sum(lj).astype(u.dtype)
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=float)
+        lo_f, hi_f = np.isfinite(self.lower), np.isfinite(self.upper)
+        lo = np.where(lo_f, self.lower, 0.0)
+        hi = np.where(hi_f, self.upper, 1.0)
+        with np.errstate(all="ignore"):
+            frac = (x - lo) / (hi - lo)
+            both = np.log(frac) - np.log1p(-frac)
+            return np.where(lo_f & hi_f, both,
+                            np.where(lo_f, np.log(x - lo), np.where(hi_f, np.log(hi - x), x)))
+
+
+class _BlockPrior:
+    """Log prior of a vector of elements, one vectorized call per distribution name."""
+
+    def __init__(self, entries: list[ParamPrior]):
+        self.groups: list[tuple[str, np.ndarray, tuple[np.ndarray, ...]]] = []
+        self.constant = 0.0
+        names = sorted({e.distribution.name for e in entries})
+        for name in names:
+            idx = np.array([i for i, e in enumerate(entries) if e.distribution.name == name])
+            args = tuple(np.array([entries[i].distribution.args[a] for i in idx])
+                         for a in range(len(entries[idx[0]].distribution.args)))
+            self.groups.append((name, idx, args))
+        for e in entries:
+            dist = PRIOR_DISTRIBUTIONS[e.distribution.name]
+            self.constant -= truncation_log_mass(dist, e.distribution.args, e.lower, e.upper)
+        self.bounds = _Bounds(np.array([e.lower for e in entries], dtype=float),
+                              np.array([e.upper for e in entries], dtype=float))
+
+    def __call__(self, x: Array) -> Array:
+        total = jnp.asarray(self.constant, x.dtype)
+        for name, idx, args in self.groups:
+            dist = PRIOR_DISTRIBUTIONS[name]
+            if dist.build is None:  # flat
+                continue
+            d = dist.build(*(jnp.asarray(a, x.dtype) for a in args))
+            total = total + jnp.sum(d.log_prob(x[idx]))
+        return total
+
+
+@dataclass(frozen=True, eq=False)
+class _GroupLowering:
+    index: int
+    name: str
+    codes: Array
+    Z: Array
+    z_ones: tuple[bool, ...]
+    n_levels: int
+    k: int
+    correlated: bool
+    sd_prior: _BlockPrior
+    lkj_eta: float
+
+
+@dataclass(frozen=True, eq=False)
+class CompiledModel:
+    """What the sampler and the results stage need; pure functions over the flat vector."""
+
+    layout: Layout
+    log_density: Callable[[Array], Array]
+    constrain: Callable[[Array], dict[str, Array]]
+    pointwise_log_lik: Callable[[Array], Array]
+    linear_predictor: Callable[[Array], Array]
+    unconstrain: Callable[[dict[str, np.ndarray]], np.ndarray]
+    dtype: np.dtype
+
+
+def _cast(x: np.ndarray, dtype) -> Array:
+    return jnp.asarray(np.asarray(x), dtype=dtype)
+
+
+def lower_model(design: BoundDesign, priors: PriorTable, dtype: str = "float64") -> CompiledModel:
+    """Compile the log-density. No user mistake can reach this point: validation is done."""
+    spec = design.spec
+    if design.dpars:
+        from .errors import FormulaError
+
+        raise FormulaError("distributional formulas (e.g. 'sigma ~ x') are not supported yet")
+    family = get_family(spec.family.name)
+    link = Link(spec.family.link) if spec.family.link else family.default_link
+    jdtype = jnp.dtype(dtype)
+    main: PredictorDesign = design.main
+    builder = _LayoutBuilder()
+
+    p = main.X.shape[1]
+    xbar = main.X.mean(axis=0) if (main.intercept and p) else np.zeros(p)
+    Xc = _cast(main.X - xbar, jdtype)
+    xbar_j = _cast(xbar, jdtype)
+    if main.intercept:
+        builder.add("Intercept", ())
+        intercept_prior = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT)]])
+    if p:
+        builder.add("b", (p,))
+        b_prior = _BlockPrior([priors[PriorTarget(ParamClass.B, coef=c)] for c in main.coef_names])
+
+    groups: list[_GroupLowering] = []
+    for i, g in enumerate(main.groups):
+        k = len(g.coef_names)
+        correlated = g.term.correlated and k > 1
+        builder.add(f"sd_{i}", (k,))
+        builder.add(f"z_{i}", (g.n_levels, k))
+        eta = 1.0
+        if correlated:
+            builder.add(f"L_{i}", (k * (k - 1) // 2,))
+            eta = priors[PriorTarget(ParamClass.COR, group=g.name)].distribution.args[0]
+        sd_prior = _BlockPrior([priors[PriorTarget(ParamClass.SD, group=g.name, coef=c)] for c in g.coef_names])
+        z_ones = tuple(bool(np.all(g.Z[:, j] == 1.0)) for j in range(k))
+        groups.append(_GroupLowering(i, g.name, jnp.asarray(g.codes), _cast(g.Z, jdtype), z_ones, g.n_levels, k,
+                                     correlated, sd_prior, float(eta)))
+    aux_priors = {}
+    for a in family.aux:
+        builder.add(a.name, ())
+        aux_priors[a.name] = _BlockPrior([priors[PriorTarget(ParamClass.AUX, dpar=a.name)]])
+    layout = Layout(tuple(builder.blocks))
+    y = _cast(design.y, jdtype)
+    offset = _cast(main.offset, jdtype) if main.offset is not None else None
+    additions = {k: _cast(v, jdtype) for k, v in design.additions.items()}
+    corr_bijector = biject_to(constraints.corr_cholesky)
+
+    def params_and_prior(flat: Array) -> tuple[dict[str, Array], Array]:
+        u = layout.unpack(flat)
+        lp = jnp.zeros((), flat.dtype)
+        out: dict[str, Array] = {}
+        if p:
+            b, lj = b_prior.bounds.forward(u["b"])
+            lp = lp + lj + b_prior(b)
+            out["b"] = b
+        if main.intercept:
+            centered = u["Intercept"]
+            b0 = centered - (jnp.dot(xbar_j, out["b"]) if p else 0.0)
+            lp = lp + intercept_prior(jnp.reshape(b0, (1,)))
+            out["b_Intercept"] = b0
+            out["Intercept_centered"] = centered
+        for g in groups:
+            sd, lj = g.sd_prior.bounds.forward(u[f"sd_{g.index}"])
+            lp = lp + lj + g.sd_prior(sd)
+            z = u[f"z_{g.index}"]
+            lp = lp + jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z))
+            if g.correlated:
+                uL = u[f"L_{g.index}"]
+                L = corr_bijector(uL)
+                lp = lp + corr_bijector.log_abs_det_jacobian(uL, L)
+                lp = lp + nd.LKJCholesky(g.k, jnp.asarray(g.lkj_eta, z.dtype)).log_prob(L)
+                r = (z @ L.T) * sd
+                out[f"L_{g.index}"] = L
+            else:
+                r = z * sd
+            out[f"sd_{g.index}"] = sd
+            out[f"z_{g.index}"] = z
+            out[f"r_{g.index}"] = r
+        for a in family.aux:
+            val, lj = aux_priors[a.name].bounds.forward(jnp.reshape(u[a.name], (1,)))
+            lp = lp + lj + aux_priors[a.name](val)
+            out[a.name] = val[0]
+        return out, lp
+
+    def eta_of(params: dict[str, Array]) -> Array:
+        eta = jnp.zeros(y.shape, y.dtype)
+        if main.intercept:
+            eta = eta + params["Intercept_centered"]
+        if p:
+            eta = eta + Xc @ params["b"]
+        for g in groups:
+            rg = params[f"r_{g.index}"][g.codes]  # gather: (n, k)
+            for j in range(g.k):
+                eta = eta + (rg[:, j] if g.z_ones[j] else rg[:, j] * g.Z[:, j])
+        if offset is not None:
+            eta = eta + offset
+        return eta
+
+    def aux_of(params: dict[str, Array]) -> dict[str, Array]:
+        aux = {a.name: params[a.name] for a in family.aux}
+        aux.update(additions)
+        return aux
+
+    def log_density(flat: Array) -> Array:
+        params, lp = params_and_prior(flat)
+        mean = link.inverse(eta_of(params))
+        return lp + jnp.sum(family.log_lik(y, mean, aux_of(params)))
+
+    def pointwise_log_lik(flat: Array) -> Array:
+        params, _ = params_and_prior(flat)
+        return family.log_lik(y, link.inverse(eta_of(params)), aux_of(params))
+
+    def linear_predictor(flat: Array) -> Array:
+        params, _ = params_and_prior(flat)
+        return eta_of(params)
+
+    def constrain(flat: Array) -> dict[str, Array]:
+        return params_and_prior(flat)[0]
+
+    def unconstrain(values: dict[str, np.ndarray]) -> np.ndarray:
+        """Inverse of ``constrain`` from b_Intercept, b, sd_i, z_i, L_i and the family parameters."""
+        parts: dict[str, np.ndarray] = {}
+        b = np.asarray(values.get("b", np.zeros(p)), dtype=float)
+        if p:
+            parts["b"] = b_prior.bounds.inverse(b)
+        if main.intercept:
+            parts["Intercept"] = np.asarray(float(values["b_Intercept"]) + float(np.dot(xbar, b)))
+        for g in groups:
+            parts[f"sd_{g.index}"] = g.sd_prior.bounds.inverse(values[f"sd_{g.index}"])
+            parts[f"z_{g.index}"] = np.asarray(values[f"z_{g.index}"], dtype=float)
+            if g.correlated:
+                parts[f"L_{g.index}"] = np.asarray(corr_bijector.inv(jnp.asarray(values[f"L_{g.index}"])))
+        for a in family.aux:
+            parts[a.name] = aux_priors[a.name].bounds.inverse(np.reshape(values[a.name], (1,)))[0]
+        return np.concatenate([np.reshape(parts[bk.name], (-1,)) for bk in layout.blocks]).astype(float)
+
+    return CompiledModel(layout, log_density, constrain, pointwise_log_lik, linear_predictor, unconstrain,
+                         np.dtype(dtype))

@@ -1,0 +1,192 @@
+"""Stage 4: bound design → prior table. Every valid target is listed with its default; the user's
+statements are resolved against it, the most specific winning (``sd[g, x]`` over ``sd[g]`` over
+``sd``), as brms's ``default_prior`` / ``set_prior`` do. A statement that matches nothing is an error
+listing the valid targets; a prior whose support does not fit its parameter is an error too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .design import BoundDesign, GroupDesign
+from .distributions import PRIOR_DISTRIBUTIONS, Support
+from .errors import PriorError, did_you_mean
+from .families import Link, get_family, robust_scale
+from .ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
+
+__all__ = ["ParamPrior", "PriorTable", "build_prior_table"]
+
+
+@dataclass(frozen=True)
+class ParamPrior:
+    """The prior of one parameter element, its bounds, and which statement set it."""
+
+    target: PriorTarget
+    distribution: DistributionSpec
+    source: str  # "default" or "user"
+    set_by: PriorTarget
+    lower: float = -math.inf
+    upper: float = math.inf
+
+
+@dataclass(frozen=True)
+class PriorTable:
+    entries: tuple[ParamPrior, ...]
+    valid_targets: tuple[PriorTarget, ...]
+
+    def __getitem__(self, target: PriorTarget) -> ParamPrior:
+        for e in self.entries:
+            if e.target == target:
+                return e
+        raise KeyError(str(target))
+
+    def to_frame(self) -> pd.DataFrame:
+        """brms-style table: one row per target, with prior, class, coef, group and source."""
+        rows = []
+        for t in self.valid_targets:
+            specific = [e for e in self.entries if e.target == t]
+            if specific:
+                e = specific[0]
+                prior, source = str(e.distribution), e.source
+                if e.distribution.name not in ("lkj",) and e.lower == 0 and e.distribution.name in _REAL_NAMES:
+                    prior += " (truncated at 0)"
+            else:
+                users = [e for e in self.entries if e.set_by == t and e.source == "user"]
+                prior = str(users[0].distribution) if users else "(set below)"
+                source = "user" if users else ""
+            rows.append({
+                "target": str(t), "prior": prior,
+                "class": t.dpar if t.cls is ParamClass.AUX else t.cls.value,
+                "group": t.group or "", "coef": t.coef or "", "source": source,
+            })
+        return pd.DataFrame(rows).set_index("target")
+
+
+_REAL_NAMES = {n for n, d in PRIOR_DISTRIBUTIONS.items() if d.support is Support.REAL}
+
+
+def _slope_default(x: np.ndarray, scale_y: float) -> DistributionSpec:
+    sd = float(np.std(x)) if x.size > 1 else 0.0
+    s = 2.5 * scale_y / sd if sd > 0 else 2.5 * scale_y
+    return DistributionSpec("normal", (0.0, float(f"{s:.3g}")))
+
+
+def _targets_of_group(g: GroupDesign) -> list[PriorTarget]:
+    return [PriorTarget(ParamClass.SD, group=g.name, coef=c) for c in g.coef_names]
+
+
+def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...] | None = None) -> PriorTable:
+    """Defaults for every parameter, overridden by the user's statements (``design.spec.priors``)."""
+    spec = design.spec
+    statements = spec.priors if statements is None else statements
+    text = spec.text
+    family = get_family(spec.family.name)
+    link = Link(spec.family.link) if spec.family.link else family.default_link
+    y = design.y
+    scale_y = family.response_scale(y, link)
+    sd_scale = robust_scale(y) if link is Link.IDENTITY else 2.5
+    main = design.main
+
+    # (element target, default distribution, lower, upper), and the class-level targets above it
+    elements: list[tuple[PriorTarget, DistributionSpec, float, float]] = []
+    valid: list[PriorTarget] = []
+    if main.intercept:
+        t = PriorTarget(ParamClass.INTERCEPT)
+        elements.append((t, family.intercept_prior(y, link), -math.inf, math.inf))
+        valid.append(t)
+    if main.coef_names:
+        valid.append(PriorTarget(ParamClass.B))
+        for j, c in enumerate(main.coef_names):
+            t = PriorTarget(ParamClass.B, coef=c)
+            elements.append((t, _slope_default(main.X[:, j], scale_y), -math.inf, math.inf))
+            valid.append(t)
+    if main.groups:
+        valid.append(PriorTarget(ParamClass.SD))
+        seen_groups: set[str] = set()
+        for g in main.groups:
+            if g.name not in seen_groups:
+                valid.append(PriorTarget(ParamClass.SD, group=g.name))
+                seen_groups.add(g.name)
+            for t in _targets_of_group(g):
+                elements.append((t, DistributionSpec("student_t", (3.0, 0.0, sd_scale)), 0.0, math.inf))
+                valid.append(t)
+        corr = [g for g in main.groups if g.term.correlated and len(g.coef_names) > 1]
+        if corr:
+            valid.append(PriorTarget(ParamClass.COR))
+            for g in corr:
+                t = PriorTarget(ParamClass.COR, group=g.name)
+                elements.append((t, DistributionSpec("lkj", (1.0,)), -1.0, 1.0))
+                valid.append(t)
+    for a in family.aux:
+        if any(name == a.name for name, _ in design.dpars):
+            continue
+        t = PriorTarget(ParamClass.AUX, dpar=a.name)
+        elements.append((t, a.default_prior(y), a.lower, a.upper))
+        valid.append(t)
+
+    valid_set = set(valid)
+    by_target: dict[PriorTarget, PriorStatement] = {}
+    for st in statements:
+        if st.target not in valid_set:
+            raise PriorError(
+                f"prior target '{st.target}' matches no parameter of this model"
+                f"{did_you_mean(str(st.target), [str(v) for v in valid])}",
+                position=st.pos, text=text, hint="valid targets: " + ", ".join(str(v) for v in valid),
+            )
+        by_target[st.target] = st
+
+    entries = []
+    for t, default, lower, upper in elements:
+        chain = _specificity_chain(t)
+        chosen = next((by_target[c] for c in chain if c in by_target), None)
+        if chosen is None:
+            entries.append(ParamPrior(t, default, "default", t, lower, upper))
+            continue
+        lo, hi = _check_support(chosen, t, lower, upper, text)
+        entries.append(ParamPrior(t, chosen.distribution, "user", chosen.target, lo, hi))
+    return PriorTable(tuple(entries), tuple(valid))
+
+
+def _specificity_chain(t: PriorTarget) -> list[PriorTarget]:
+    """The targets that can set ``t``, most specific first."""
+    if t.cls is ParamClass.B:
+        return [t, PriorTarget(ParamClass.B)]
+    if t.cls is ParamClass.SD:
+        return [t, PriorTarget(ParamClass.SD, group=t.group), PriorTarget(ParamClass.SD)]
+    if t.cls is ParamClass.COR:
+        return [t, PriorTarget(ParamClass.COR)]
+    return [t]
+
+
+def _check_support(st: PriorStatement, t: PriorTarget, lower: float, upper: float, text: str) -> tuple[float, float]:
+    """Bounds of the parameter under this prior; an error where the prior cannot apply."""
+    dist = PRIOR_DISTRIBUTIONS[st.distribution.name]
+    is_cor = t.cls is ParamClass.COR
+    if is_cor != (dist.support is Support.CORR_CHOLESKY):
+        want = "lkj(eta)" if is_cor else "a distribution other than lkj"
+        raise PriorError(f"'{st.target}' needs {want}, got {st.distribution}", position=st.pos, text=text)
+    if is_cor:
+        return lower, upper
+    unbounded = math.isinf(lower) and math.isinf(upper)
+    if dist.support is Support.POSITIVE and lower < 0:
+        raise PriorError(
+            f"{st.distribution} only has positive values but '{t}' can be negative "
+            "(a bounded prior on an unbounded parameter)", position=st.pos, text=text,
+            hint="use normal(...) or student_t(...)",
+        )
+    if dist.support is Support.INTERVAL:
+        lo, hi = (st.distribution.args if dist.name == "uniform" else (0.0, 1.0))
+        if unbounded:
+            raise PriorError(
+                f"{st.distribution} is bounded but '{t}' is not (a bounded prior on an unbounded parameter)",
+                position=st.pos, text=text, hint="use normal(...) or student_t(...)",
+            )
+        if lo < lower:
+            raise PriorError(f"{st.distribution} puts mass below {lower:g}, outside the support of '{t}'",
+                             position=st.pos, text=text)
+        return max(lo, lower), min(hi, upper)
+    return lower, upper
