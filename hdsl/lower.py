@@ -145,6 +145,8 @@ class _GroupLowering:
     n_levels: int
     k: int
     correlated: bool
+    centered: bool
+    pop_index: np.ndarray  # per coef: index into [b_Intercept, b...] of the matching population coef, or -1
     sd_prior: _BlockPrior
     lkj_eta: float
 
@@ -166,8 +168,14 @@ def _cast(x: np.ndarray, dtype) -> Array:
     return jnp.asarray(np.asarray(x), dtype=dtype)
 
 
-def lower_model(design: BoundDesign, priors: PriorTable, dtype: str = "float64") -> CompiledModel:
-    """Compile the log-density. No user mistake can reach this point: validation is done."""
+def lower_model(
+    design: BoundDesign, priors: PriorTable, dtype: str = "float64", centered: tuple[bool, ...] | None = None
+) -> CompiledModel:
+    """Compile the log-density. No user mistake can reach this point: validation is done.
+
+    ``centered[i]`` samples group term ``i``'s effects directly (``r ~ N(0, Σ)``) instead of the
+    non-centered ``z ~ N(0, 1)``; better when each level has much data.
+    """
     spec = design.spec
     if design.dpars:
         from .errors import FormulaError
@@ -194,16 +202,19 @@ def lower_model(design: BoundDesign, priors: PriorTable, dtype: str = "float64")
     for i, g in enumerate(main.groups):
         k = len(g.coef_names)
         correlated = g.term.correlated and k > 1
+        is_centered = bool(centered[i]) if centered is not None else False
         builder.add(f"sd_{i}", (k,))
-        builder.add(f"z_{i}", (g.n_levels, k))
+        builder.add(f"{'beta' if is_centered else 'z'}_{i}", (g.n_levels, k))
         eta = 1.0
         if correlated:
             builder.add(f"L_{i}", (k * (k - 1) // 2,))
             eta = priors[PriorTarget(ParamClass.COR, group=g.name)].distribution.args[0]
         sd_prior = _BlockPrior([priors[PriorTarget(ParamClass.SD, group=g.name, coef=c)] for c in g.coef_names])
         z_ones = tuple(bool(np.all(g.Z[:, j] == 1.0)) for j in range(k))
+        pop_names = (["Intercept"] if main.intercept else [None]) + list(main.coef_names)
+        pop_index = np.array([pop_names.index(c) if c in pop_names else -1 for c in g.coef_names])
         groups.append(_GroupLowering(i, g.name, jnp.asarray(g.codes), _cast(g.Z, jdtype), z_ones, g.n_levels, k,
-                                     correlated, sd_prior, float(eta)))
+                                     correlated, is_centered, pop_index, sd_prior, float(eta)))
     aux_priors = {}
     for a in family.aux:
         builder.add(a.name, ())
@@ -231,19 +242,31 @@ def lower_model(design: BoundDesign, priors: PriorTable, dtype: str = "float64")
         for g in groups:
             sd, lj = g.sd_prior.bounds.forward(u[f"sd_{g.index}"])
             lp = lp + lj + g.sd_prior(sd)
-            z = u[f"z_{g.index}"]
-            lp = lp + jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z))
+            L = None
             if g.correlated:
                 uL = u[f"L_{g.index}"]
                 L = corr_bijector(uL)
                 lp = lp + corr_bijector.log_abs_det_jacobian(uL, L)
-                lp = lp + nd.LKJCholesky(g.k, jnp.asarray(g.lkj_eta, z.dtype)).log_prob(L)
-                r = (z @ L.T) * sd
+                lp = lp + nd.LKJCholesky(g.k, jnp.asarray(g.lkj_eta, uL.dtype)).log_prob(L)
                 out[f"L_{g.index}"] = L
+            if g.centered:
+                # the level's whole coefficient, centered on the population coefficient it varies around
+                beta = u[f"beta_{g.index}"]
+                pop = jnp.concatenate([jnp.reshape(out.get("b_Intercept", jnp.zeros((), beta.dtype)), (1,)),
+                                       out.get("b", jnp.zeros((0,), beta.dtype))])
+                m = jnp.where(g.pop_index >= 0, pop[np.maximum(g.pop_index, 0)], 0.0)
+                r = beta - m
+                if L is None:
+                    lp = lp + jnp.sum(nd.Normal(jnp.zeros((), r.dtype), sd).log_prob(r))
+                else:
+                    lp = lp + jnp.sum(nd.MultivariateNormal(jnp.zeros(g.k, r.dtype),
+                                                            scale_tril=sd[:, None] * L).log_prob(r))
             else:
-                r = z * sd
+                z = u[f"z_{g.index}"]
+                lp = lp + jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z))
+                r = (z @ L.T) * sd if L is not None else z * sd
+                out[f"z_{g.index}"] = z
             out[f"sd_{g.index}"] = sd
-            out[f"z_{g.index}"] = z
             out[f"r_{g.index}"] = r
         for a in family.aux:
             val, lj = aux_priors[a.name].bounds.forward(jnp.reshape(u[a.name], (1,)))
@@ -296,7 +319,12 @@ def lower_model(design: BoundDesign, priors: PriorTable, dtype: str = "float64")
             parts["Intercept"] = np.asarray(float(values["b_Intercept"]) + float(np.dot(xbar, b)))
         for g in groups:
             parts[f"sd_{g.index}"] = g.sd_prior.bounds.inverse(values[f"sd_{g.index}"])
-            parts[f"z_{g.index}"] = np.asarray(values[f"z_{g.index}"], dtype=float)
+            if g.centered:
+                pop = np.concatenate([[float(values.get("b_Intercept", 0.0))], b])
+                m = np.where(g.pop_index >= 0, pop[np.maximum(g.pop_index, 0)], 0.0)
+                parts[f"beta_{g.index}"] = np.asarray(values[f"r_{g.index}"], dtype=float) + m
+            else:
+                parts[f"z_{g.index}"] = np.asarray(values[f"z_{g.index}"], dtype=float)
             if g.correlated:
                 parts[f"L_{g.index}"] = np.asarray(corr_bijector.inv(jnp.asarray(values[f"L_{g.index}"])))
         for a in family.aux:
