@@ -16,16 +16,37 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from .coding import brms_name, contrast_columns
 from .errors import DataError
 from .families import get_family
 from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
-from .terms import check_columns, columns_used, evaluate_factor
+from .terms import (
+    CategoricalColumn,
+    check_columns,
+    check_functions,
+    columns_used,
+    evaluate_factor,
+    evaluate_term_factor,
+    is_categorical,
+)
 
-__all__ = ["GroupDesign", "PredictorDesign", "BoundDesign", "bind_design", "MissingRowsWarning"]
+__all__ = [
+    "GroupDesign",
+    "PredictorDesign",
+    "BoundDesign",
+    "bind_design",
+    "bind_predictor",
+    "MissingRowsWarning",
+    "GroupingFactorWarning",
+]
 
 
 class MissingRowsWarning(UserWarning):
     """Rows were dropped because a used column had missing values."""
+
+
+class GroupingFactorWarning(UserWarning):
+    """A numeric grouping column with about one level per row: probably not a grouping factor."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,14 +107,69 @@ def _group_columns(spec: ModelSpec) -> list[str]:
     return list(dict.fromkeys(c for p in preds for g in p.groups for c in g.group))
 
 
-def _term_columns(term: Term, data: pd.DataFrame, state: dict[str, Any]) -> tuple[np.ndarray, tuple[str, ...]]:
+def _variable_order(terms: tuple[Term, ...]) -> dict[str, tuple[float, ...]]:
+    """R orders the variables of a formula by first appearance, and a term's factors by that order."""
+    order: dict[str, tuple[float, ...]] = {}
+    for i, f in enumerate(f for t in terms for f in t.factors):
+        pos = getattr(f.expr, "pos", None)
+        key = (pos.line, pos.column) if pos is not None else (float("inf"), i)
+        order[f.label] = min(order.get(f.label, key), key)
+    return order
+
+
+def _full_coding(terms: tuple[Term, ...], intercept: bool, categorical: set[str]) -> list[set[str]]:
+    """Per term, the factors R's ``model.matrix`` codes by indicators (every level) instead of contrasts.
+
+    R's rule (``TermCode`` in ``src/library/stats/src/model.c``): a factor in a term gets contrasts when the
+    term without it is empty or contained in a preceding term, else all its levels; without an
+    intercept, the first factor of the first term holding one gets all levels.
+    """
+    sets = [frozenset(f.label for f in t.factors) for t in terms]
+    full: list[set[str]] = []
+    for j, t in enumerate(terms):
+        full.append({f.label for f in t.factors if f.label in categorical
+                     and (rest := sets[j] - {f.label}) and not any(rest <= sets[i] for i in range(j))})
+    if not intercept:
+        for j, t in enumerate(terms):
+            first = next((f.label for f in t.factors if f.label in categorical), None)
+            if first is not None:
+                full[j].add(first)
+                break
+    return full
+
+
+def _bind_terms(
+    terms: tuple[Term, ...], intercept: bool, data: pd.DataFrame, state: dict[str, Any]
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Columns of a list of terms, R's order and coding, with brms's coefficient names."""
+    order = _variable_order(terms)
+    terms = tuple(Term(tuple(sorted(t.factors, key=lambda f: order[f.label]))) for t in terms)
+    categorical = {f.label for t in terms for f in t.factors
+                   if ("levels" in state[f.label] if f.label in state else is_categorical(f, data))}
+    blocks, names = [], []
+    for term, full in zip(terms, _full_coding(terms, intercept, categorical), strict=True):
+        c, labs = _term_columns(term, full, data, state)
+        blocks.append(c)
+        names.extend(labs)
+    X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(data), 0))
+    return X, tuple(brms_name(n) for n in names)
+
+
+def _term_columns(
+    term: Term, full: set[str], data: pd.DataFrame, state: dict[str, Any]
+) -> tuple[np.ndarray, tuple[str, ...]]:
     cols = np.ones((len(data), 1))
     labels: tuple[str, ...] = ("",)
     for f in term.factors:
-        fc = evaluate_factor(f, data, state.get(f.label))
+        fc = evaluate_term_factor(f, data, state.get(f.label))
         state[f.label] = fc.state
-        cols = (cols[:, :, None] * fc.values[:, None, :]).reshape(len(data), -1)
-        labels = tuple(f"{a}:{b}" if a else b for a in labels for b in fc.labels)
+        if isinstance(fc, CategoricalColumn):
+            values, labs = contrast_columns(fc, f.label in full)
+        else:
+            values, labs = fc.values, fc.labels
+        # R's column order: the first factor of a term varies fastest
+        cols = (values[:, :, None] * cols[:, None, :]).reshape(len(data), -1)
+        labels = tuple(f"{a}:{b}" if a else b for b in labs for a in labels)
     bad = ~np.isfinite(cols)
     if bad.any():
         row, col = np.argwhere(bad)[0]
@@ -102,6 +178,16 @@ def _term_columns(term: Term, data: pd.DataFrame, state: dict[str, Any]) -> tupl
             column=labels[col],
         )
     return cols, labels
+
+
+def _check_unique(names: tuple[str, ...], where: str) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise DataError(f"{where} has two columns named '{n}' (brms's naming removes brackets, commas, "
+                            "quotes and spaces, so different terms or levels can end up with one name)",
+                            column=n, hint="rename the column or its levels, or drop one of the terms")
+        seen.add(n)
 
 
 def _level_labels(data: pd.DataFrame, group: tuple[str, ...]) -> pd.Series:
@@ -121,23 +207,31 @@ def _bind_group(term: GroupTerm, data: pd.DataFrame, state: dict[str, Any]) -> G
     else:
         levels = tuple(sorted(labels.unique(), key=_natural_key))
         state[key] = levels
+        _warn_if_not_grouping(term, data, len(levels))
     lookup = {lv: i for i, lv in enumerate(levels)}
     codes = labels.map(lookup)
     if codes.isna().any():
         unseen = labels[codes.isna()].iloc[0]
         raise DataError(f"level '{unseen}' of '{term.group_label}' was not in the training data",
                         column=term.group_label)
-    cols = [np.ones((len(data), 1))] if term.intercept else []
-    names: list[str] = ["Intercept"] if term.intercept else []
-    for t in term.terms:
-        c, labs = _term_columns(t, data, state)
-        cols.append(c)
-        names.extend(labs)
-    Z = np.concatenate(cols, axis=1)
-    if len(set(names)) != len(names):
-        raise DataError(f"group term for '{term.group_label}' repeats a coefficient: {names}",
-                        column=term.group_label)
-    return GroupDesign(term, levels, codes.to_numpy(dtype=np.int32), Z, tuple(names))
+    Z, names = _bind_terms(term.terms, term.intercept, data, state)
+    if term.intercept:
+        Z = np.concatenate([np.ones((len(data), 1)), Z], axis=1)
+        names = ("Intercept", *names)
+    _check_unique(names, f"group term for '{term.group_label}'")
+    return GroupDesign(term, levels, codes.to_numpy(dtype=np.int32), Z, names)
+
+
+def _warn_if_not_grouping(term: GroupTerm, data: pd.DataFrame, n_levels: int) -> None:
+    numeric = [c for c in term.group if pd.api.types.is_numeric_dtype(data[c]) and not
+               pd.api.types.is_bool_dtype(data[c])]
+    if numeric and n_levels > 50 and n_levels > 0.5 * len(data):
+        warnings.warn(
+            f"grouping factor '{term.group_label}' is numeric and has {n_levels} levels for {len(data)} "
+            "rows; it is probably a measurement, not a grouping factor (unless an observation-level effect "
+            "is meant)",
+            GroupingFactorWarning, stacklevel=4,
+        )
 
 
 def _natural_key(label: str):
@@ -149,19 +243,15 @@ def _natural_key(label: str):
 
 def bind_predictor(pred: LinearPredictor, data: pd.DataFrame, state: dict[str, Any]) -> PredictorDesign:
     """Columns of one linear predictor; ``state`` is read if filled (new data) or filled (training)."""
-    blocks, names = [], []
-    for t in pred.terms:
-        c, labs = _term_columns(t, data, state)
-        blocks.append(c)
-        names.extend(labs)
-    X = np.concatenate(blocks, axis=1) if blocks else np.zeros((len(data), 0))
+    X, names = _bind_terms(pred.terms, pred.intercept, data, state)
+    _check_unique(names, "the population-level design")
     groups = tuple(_bind_group(g, data, state) for g in pred.groups)
     offset = None
     if pred.offsets:
         offset = np.zeros(len(data))
         for f in pred.offsets:
             offset = offset + evaluate_factor(f, data).values[:, 0]
-    return PredictorDesign(pred.intercept, X, tuple(names), groups, offset, state)
+    return PredictorDesign(pred.intercept, X, names, groups, offset, state)
 
 
 def bind_design(
@@ -175,6 +265,10 @@ def bind_design(
             raise DataError(f"data must be a pandas DataFrame or convertible to one: {exc}") from None
     if len(data) == 0:
         raise DataError("the data frame is empty")
+    if na_action not in ("drop", "error"):
+        raise DataError(f"na_action must be 'drop' or 'error', got {na_action!r}")
+    for f in _all_factors(spec):
+        check_functions(f.expr, spec.text)
     names = [n for f in _all_factors(spec) for n in columns_used(f.expr)]
     check_columns(names, data, spec.text)
     for g in _group_columns(spec):
@@ -190,8 +284,10 @@ def bind_design(
         cols = [c for c in used if data[c].isna().any()]
         if na_action == "error":
             first = data.index[missing.to_numpy()][0]
-            raise DataError(f"{n_dropped} rows have missing values (in {', '.join(cols)}; first at row {first!r})",
-                            column=cols[0], hint="drop them first, or use na_action='drop'")
+            raise DataError(
+                f"{n_dropped} rows have missing values (in {', '.join(cols)}; first at row {first!r})",
+                column=cols[0], hint="drop them first, or use na_action='drop'",
+            )
         warnings.warn(f"dropped {n_dropped} of {len(data)} rows with missing values in {', '.join(cols)}",
                       MissingRowsWarning, stacklevel=3)
         data = data.loc[~missing]
@@ -203,4 +299,5 @@ def bind_design(
     main = bind_predictor(spec.predictor, data, state)
     dpars = tuple((name, bind_predictor(p, data, state)) for name, p in spec.dpars)
     additions = {name: evaluate_factor(f, data).values[:, 0] for name, f in spec.response.additions}
+    family.check_additions(y, additions, spec.response.label)
     return BoundDesign(spec, y, main, dpars, additions, len(data), n_dropped, data.index.to_numpy())

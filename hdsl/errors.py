@@ -76,7 +76,11 @@ class PriorError(HdslError):
 
 
 class DataError(HdslError):
-    """The data do not fit the model: missing column, wrong type, values out of support."""
+    """The data do not fit the model: missing column, wrong type, values out of support.
+
+    ``column`` is the data column at fault (not a text column, as for spec errors)."""
+
+    column: str | None = None  # shadows HdslError.column: a data error is about a data column
 
     def __init__(self, message: str, *, column: str | None = None, row: object = None, hint: str | None = None):
         self.column = column

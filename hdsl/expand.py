@@ -12,7 +12,7 @@ import itertools
 from . import syntax as s
 from .distributions import PRIOR_DISTRIBUTIONS
 from .errors import FamilyError, FormulaError, PriorError, did_you_mean
-from .families import Link, get_family
+from .families import FAMILIES, Link, get_family
 from .ir import (
     DistributionSpec,
     Factor,
@@ -86,8 +86,10 @@ class _Expansion:
                     self.intercept = False
                     return []
                 raise FormulaError(
-                    f"a number ({unparse(e)}) cannot be a term; use 1 or 0 for the intercept, or I({unparse(e)})",
-                    position=pos, text=self.text,
+                    f"a number ({unparse(e)}) cannot be a term",
+                    position=pos,
+                    text=self.text,
+                    hint=f"write 1 or 0 for the intercept, or I({unparse(e)}) for a constant column",
                 )
             case s.Name():
                 return [Term((Factor(unparse(e), e),))]
@@ -104,8 +106,11 @@ class _Expansion:
                 self.intercept = False
                 return []
             case s.Negate(pos=pos):
-                raise FormulaError(f"cannot remove '{unparse(e.operand)}' here: nothing to remove it from",
-                                   position=pos, text=self.text)
+                raise FormulaError(
+                    f"cannot remove '{unparse(e.operand)}' here: nothing to remove it from",
+                    position=pos,
+                    text=self.text,
+                )
             case s.Group():
                 self.groups.extend(self.group_terms(e))
                 return []
@@ -136,8 +141,13 @@ class _Expansion:
                         out.append(Term(tuple(_unique_factors([f for t in combo for f in t.factors]))))
                 return _unique(out)
             case s.BinOp(op="^", pos=pos):
-                raise FormulaError("'^' in a formula needs a positive whole number on the right; "
-                                   "for a power of a variable write I(x^2)", position=pos, text=self.text)
+                raise FormulaError(
+                    "'^' in a formula needs a positive whole number on its right: (a + b)^2 means all "
+                    "terms up to two-way interactions",
+                    position=pos,
+                    text=self.text,
+                    hint="for a power of a variable write I(x^2)",
+                )
             case s.ListExpr(pos=pos) | s.String(pos=pos) | s.Keyword(pos=pos):
                 raise FormulaError(f"'{unparse(e)}' cannot be a term", position=pos, text=self.text)
         raise FormulaError(f"cannot use '{unparse(e)}' as a term")  # pragma: no cover
@@ -145,8 +155,11 @@ class _Expansion:
     def sub_terms(self, e: s.Expr) -> list[Term]:
         """Terms of an operand of ':' '*' '/' '^' '-': intercepts and groups are not allowed inside."""
         if isinstance(e, s.Group):
-            raise FormulaError("a group term cannot be combined with an operator other than '+'",
-                               position=e.pos, text=self.text)
+            raise FormulaError(
+                "a group term cannot be combined with an operator other than '+'",
+                position=e.pos,
+                text=self.text,
+            )
         saved = self.intercept
         terms = self.terms_of(e)
         self.intercept = saved
@@ -154,18 +167,22 @@ class _Expansion:
 
     @staticmethod
     def interact(a: list[Term], b: list[Term]) -> list[Term]:
-        return _unique([Term(tuple(_unique_factors(list(x.factors) + list(y.factors)))) for x in a for y in b])
+        return _unique(
+            [Term(tuple(_unique_factors(list(x.factors) + list(y.factors)))) for x in a for y in b]
+        )
 
     def group_terms(self, g: s.Group) -> list[GroupTerm]:
         inner = _Expansion(self.text)
         inner.intercept = None
         terms = inner.terms_of(g.terms)
         if inner.groups:
-            raise FormulaError("group terms cannot be nested inside another group term", position=g.pos,
-                               text=self.text)
+            raise FormulaError(
+                "group terms cannot be nested inside another group term", position=g.pos, text=self.text
+            )
         if inner.offsets:
-            raise FormulaError("offset() belongs in the population-level part of the formula",
-                               position=g.pos, text=self.text)
+            raise FormulaError(
+                "offset() belongs in the population-level part of the formula", position=g.pos, text=self.text
+            )
         intercept = True if inner.intercept is None else inner.intercept
         terms = sorted(terms, key=lambda t: t.order)
         if not intercept and not terms:
@@ -186,15 +203,22 @@ class _Expansion:
             case s.Paren(inner=inner):
                 return self.grouping_factors(inner, g)
             case s.BinOp(op=":", left=left, right=right):
-                return [lhs + rhs for lhs in self.grouping_factors(left, g) for rhs in self.grouping_factors(right, g)]
+                return [
+                    lhs + rhs
+                    for lhs in self.grouping_factors(left, g)
+                    for rhs in self.grouping_factors(right, g)
+                ]
             case s.BinOp(op="/", left=left, right=right):
                 outer = self.grouping_factors(left, g)
                 full = outer[-1]
                 return outer + [full + r for r in self.grouping_factors(right, g)]
             case s.BinOp(op="+", left=left, right=right):
                 return self.grouping_factors(left, g) + self.grouping_factors(right, g)
-        raise FormulaError(f"'{unparse(e)}' cannot be a grouping factor; use a column name, a:b or a/b",
-                           position=getattr(e, "pos", None) or g.pos, text=self.text)
+        raise FormulaError(
+            f"'{unparse(e)}' cannot be a grouping factor; use a column name, a:b or a/b",
+            position=getattr(e, "pos", None) or g.pos,
+            text=self.text,
+        )
 
 
 def _unique(terms: list[Term]) -> list[Term]:
@@ -231,7 +255,8 @@ def _response(line: s.FormulaLine, text: str) -> Response:
             if not isinstance(term, s.Call) or len(term.args) < 1:
                 raise FormulaError(
                     f"'{unparse(term)}' is not an addition term; write e.g. y | trials(n) or y | weights(w)",
-                    position=getattr(term, "pos", line.pos), text=text,
+                    position=getattr(term, "pos", line.pos),
+                    text=text,
                 )
             additions.append((term.func, Factor(unparse(term.args[0]), term.args[0])))
     return Response(Factor(unparse(resp), resp), tuple(additions))
@@ -261,7 +286,12 @@ def constant_value(e: s.Expr, text: str) -> float:
     raise PriorError(f"expected a number, got '{unparse(e)}'", position=getattr(e, "pos", None), text=text)
 
 
-_CLASS_NAMES = {"Intercept": ParamClass.INTERCEPT, "b": ParamClass.B, "sd": ParamClass.SD, "cor": ParamClass.COR}
+_CLASS_NAMES = {
+    "Intercept": ParamClass.INTERCEPT,
+    "b": ParamClass.B,
+    "sd": ParamClass.SD,
+    "cor": ParamClass.COR,
+}
 
 
 def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorStatement:
@@ -271,18 +301,49 @@ def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorSta
         cls = ParamClass.AUX
     if cls is None:
         valid = sorted(_CLASS_NAMES) + list(aux_names)
-        raise PriorError(f"unknown prior class '{line.cls}'{did_you_mean(line.cls, valid)}; "
-                         f"valid classes: {', '.join(valid)}", position=line.pos, text=text)
-    max_args = {ParamClass.INTERCEPT: 0, ParamClass.B: 1, ParamClass.SD: 2, ParamClass.COR: 1, ParamClass.AUX: 0}
+        raise PriorError(
+            f"unknown prior class '{line.cls}'{did_you_mean(line.cls, valid)}",
+            position=line.pos,
+            text=text,
+            hint=f"valid classes: {', '.join(valid)}",
+        )
+    max_args = {
+        ParamClass.INTERCEPT: 0,
+        ParamClass.B: 1,
+        ParamClass.SD: 2,
+        ParamClass.COR: 1,
+        ParamClass.AUX: 0,
+    }
     if len(args) > max_args[cls]:
         forms = {
-            ParamClass.INTERCEPT: "Intercept", ParamClass.B: "b or b[coef]",
-            ParamClass.SD: "sd, sd[group] or sd[group, coef]", ParamClass.COR: "cor or cor[group]",
+            ParamClass.INTERCEPT: "Intercept",
+            ParamClass.B: "b or b[coef]",
+            ParamClass.SD: "sd, sd[group] or sd[group, coef]",
+            ParamClass.COR: "cor or cor[group]",
             ParamClass.AUX: line.cls,
         }
-        raise PriorError(f"too many indices for '{line.cls}': write {forms[cls]}", position=line.pos, text=text)
+        raise PriorError(
+            f"too many indices for '{line.cls}': {len(args)} given, at most {max_args[cls]} allowed",
+            position=line.index_pos or line.pos,
+            text=text,
+            hint=f"write {forms[cls]}",
+        )
     if any(a == "" for a in args):
-        raise PriorError("empty index in prior target", position=line.pos, text=text)
+        raise PriorError(
+            f"empty index in the prior target '{line.cls}[{', '.join(args)}]'",
+            position=line.index_pos or line.pos,
+            text=text,
+            hint=f"leave out the brackets to set a prior on every '{line.cls}'",
+        )
+    for a in args:
+        if "|" in a or "~" in a:
+            raise PriorError(
+                f"'{a}' is not a group or coefficient name",
+                position=line.index_pos or line.pos,
+                text=text,
+                hint="a prior target names a group and a coefficient, not a formula: "
+                "write sd[g] or sd[g, x], not sd[x || g]",
+            )
     if cls is ParamClass.B:
         target = PriorTarget(cls, coef=args[0] if args else None)
     elif cls in (ParamClass.SD, ParamClass.COR):
@@ -297,24 +358,36 @@ def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorSta
 def _distribution(call: s.Call, text: str) -> DistributionSpec:
     dist = PRIOR_DISTRIBUTIONS.get(call.func)
     if dist is None:
-        raise PriorError(f"unknown prior distribution '{call.func}'{did_you_mean(call.func, PRIOR_DISTRIBUTIONS)}",
-                         position=call.pos, text=text,
-                         hint="known: " + ", ".join(d.signature() for d in PRIOR_DISTRIBUTIONS.values()))
+        raise PriorError(
+            f"unknown prior distribution '{call.func}'{did_you_mean(call.func, PRIOR_DISTRIBUTIONS)}",
+            position=call.pos,
+            text=text,
+            hint="known: " + ", ".join(d.signature() for d in PRIOR_DISTRIBUTIONS.values()),
+        )
     if len(call.args) != len(dist.params):
         raise PriorError(
             f"{dist.name} takes {len(dist.params)} argument{'s' if len(dist.params) != 1 else ''} "
-            f"({', '.join(dist.params)}), got {len(call.args)}", position=call.pos, text=text,
+            f"({', '.join(dist.params)}), got {len(call.args)}",
+            position=call.pos,
+            text=text,
             hint=f"for example {dist.example}",
         )
     values = tuple(constant_value(a, text) for a in call.args)
     for pname, v in zip(dist.params, values, strict=True):
         if v != v or v in (float("inf"), float("-inf")):
-            raise PriorError(f"{dist.name}: {pname} must be a finite number, got {v}", position=call.pos, text=text)
+            raise PriorError(
+                f"{dist.name}: {pname} must be a finite number, got {v}", position=call.pos, text=text
+            )
         if pname in dist.positive and v <= 0:
-            raise PriorError(f"{dist.name}: {pname} must be positive, got {v:g}", position=call.pos, text=text)
+            raise PriorError(
+                f"{dist.name}: {pname} must be positive, got {v:g}", position=call.pos, text=text
+            )
     if dist.name == "uniform" and not values[0] < values[1]:
-        raise PriorError(f"uniform: lower ({values[0]:g}) must be below upper ({values[1]:g})",
-                         position=call.pos, text=text)
+        raise PriorError(
+            f"uniform: lower ({values[0]:g}) must be below upper ({values[1]:g})",
+            position=call.pos,
+            text=text,
+        )
     return DistributionSpec(dist.name, values)
 
 
@@ -327,24 +400,44 @@ def _family(tree: s.SpecTree) -> FamilySpec:
     line = tree.families[0]
     try:
         family = get_family(line.name)
-    except FamilyError as exc:
-        raise FamilyError(exc.message, position=line.pos, text=tree.text) from None
+    except FamilyError:
+        suggestion = did_you_mean(line.name, FAMILIES)
+        raise FamilyError(
+            f"unknown family '{line.name}'{suggestion}",
+            position=line.pos,
+            text=tree.text,
+            hint=None if suggestion else f"known families: {', '.join(sorted(FAMILIES))}",
+        ) from None
     link = None
+    link_pos = line.pos
+    allowed = [lk.value for lk in family.links]
     for arg in line.args:
-        if isinstance(arg, s.Keyword) and arg.name == "link" and isinstance(arg.value, s.Name | s.String):
-            link = arg.value.name if isinstance(arg.value, s.Name) else arg.value.value
-        elif isinstance(arg, s.Name | s.String) and link is None:
-            link = arg.name if isinstance(arg, s.Name) else arg.value
+        value = arg.value if isinstance(arg, s.Keyword) and arg.name == "link" else arg
+        if isinstance(value, s.Name | s.String) and link is None:
+            link = value.name if isinstance(value, s.Name) else value.value
+            link_pos = value.pos or line.pos
         else:
-            raise FamilyError(f"unexpected family argument '{unparse(arg)}'; write family: {line.name}(link)",
-                              position=line.pos, text=tree.text)
-    if link is not None:
-        allowed = [lk.value for lk in family.links]
-        if link not in allowed:
-            known = [lk.value for lk in Link]
-            what = "not a link" if link not in known else f"not a valid link for {family.name}"
-            raise FamilyError(f"'{link}' is {what}{did_you_mean(link, allowed)}; {family.name} allows: "
-                              f"{', '.join(allowed)}", position=line.pos, text=tree.text)
+            raise FamilyError(
+                f"unexpected family argument '{unparse(arg)}'",
+                position=getattr(arg, "pos", None) or line.pos,
+                text=tree.text,
+                hint=f"the only argument is the link: family: {family.name}({allowed[0]})",
+            )
+    if link is not None and link not in allowed:
+        known = [lk.value for lk in Link]
+        if link in known:
+            raise FamilyError(
+                f"the {family.name} family does not allow the link '{link}'",
+                position=link_pos,
+                text=tree.text,
+                hint=f"{family.name} allows: {', '.join(allowed)}",
+            )
+        raise FamilyError(
+            f"unknown link '{link}'{did_you_mean(link, allowed)}",
+            position=link_pos,
+            text=tree.text,
+            hint=f"{family.name} allows: {', '.join(allowed)}",
+        )
     return FamilySpec(family.name, link, pos=line.pos)
 
 
@@ -364,9 +457,15 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
         name = line.response.name if isinstance(line.response, s.Name) else unparse(line.response)
         if name not in aux_names:
             raise FormulaError(
-                f"only one response formula is allowed; a further formula must model a parameter of the "
-                f"{family.name} family ({', '.join(aux_names) or 'it has none'}), got '{name}'",
-                position=line.pos, text=text,
+                f"'{name}' is not a parameter of the {family.name} family, so it cannot have a formula",
+                position=getattr(line.response, "pos", None) or line.pos,
+                text=text,
+                hint=(
+                    f"a formula after the first models a parameter of the family; {family.name} has: "
+                    f"{', '.join(aux_names)}"
+                )
+                if aux_names
+                else f"the {family.name} family has no other parameters",
             )
         if any(d == name for d, _ in dpars):
             raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
@@ -375,6 +474,13 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     seen: dict[PriorTarget, PriorStatement] = {}
     for p in priors:
         if p.target in seen:
-            raise PriorError(f"duplicate prior for '{p.target}'", position=p.pos, text=text)
+            first = seen[p.target].pos
+            where = f" (the first is on line {first.line})" if first is not None else ""
+            raise PriorError(
+                f"a second prior for '{p.target}'{where}",
+                position=p.pos,
+                text=text,
+                hint="keep one prior per parameter",
+            )
         seen[p.target] = p
     return ModelSpec(response, predictor, family_spec, priors, tuple(dpars), text=text)

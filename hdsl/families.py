@@ -1,5 +1,9 @@
 """Response families: each owns its likelihood, links, auxiliary parameters, default priors and
 posterior-predictive draws. Lowering asks a family for these; it never tests which family it has.
+
+Parameterizations and default priors follow brms (``vignette("brms_families")``): every family is
+written in terms of its mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary
+parameters; a likelihood is a NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
 """
 
 from __future__ import annotations
@@ -7,18 +11,22 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
-from jax.scipy.special import expit, ndtr
+from jax.scipy.special import expit, gammaln, ndtr
+from numpyro.distributions.util import clamp_probs
 
 from .errors import DataError, FamilyError, did_you_mean
 from .ir import DistributionSpec
 
 __all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale"]
+
+Array = jax.Array
+Aux = Mapping[str, Array]
 
 
 class Link(enum.Enum):
@@ -47,17 +55,36 @@ _INVERSE_LINKS: dict[Link, Callable[[jax.Array], jax.Array]] = {
     Link.SOFTPLUS: jax.nn.softplus,
 }
 
+# links under which brms transforms the response to find the default prior's location and scale
+_Y_LINKS: dict[Link, Callable[[np.ndarray], np.ndarray]] = {
+    Link.IDENTITY: lambda y: y,
+    Link.LOG: np.log,
+    Link.INVERSE: lambda y: 1.0 / y,
+    Link.SQRT: np.sqrt,
+}
+
+
+def _mad(y: np.ndarray) -> float:
+    return 1.4826 * float(np.median(np.abs(y - np.median(y)))) if y.size else 0.0
+
 
 def robust_scale(y: np.ndarray) -> float:
     """brms's default scale: the normalized MAD of the response, at least 2.5."""
+    return max(2.5, round(_mad(np.asarray(y, dtype=float)), 1))
+
+
+def _log_scale(y: np.ndarray) -> float:
+    """robust_scale of log(y), for parameters on the log scale of a positive response."""
     y = np.asarray(y, dtype=float)
-    mad = 1.4826 * float(np.median(np.abs(y - np.median(y)))) if y.size else 0.0
-    return max(2.5, round(mad, 1))
+    with np.errstate(all="ignore"):
+        s = _mad(np.log(y[y > 0]))
+    return max(2.5, round(s, 1)) if math.isfinite(s) else 2.5
 
 
 @dataclass(frozen=True)
 class AuxParam:
-    """A family parameter besides the mean (sigma, nu, phi, ...)."""
+    """A family parameter besides the mean (sigma, nu, shape, zi, ...), with its support and brms's
+    default prior (a function of the response, as brms scales some priors to the data)."""
 
     name: str
     lower: float = 0.0
@@ -68,68 +95,294 @@ class AuxParam:
     )
 
 
+def _fixed_prior(name: str, *args: float) -> Callable[[np.ndarray], DistributionSpec]:
+    spec = DistributionSpec(name, tuple(float(a) for a in args))
+    return lambda y: spec
+
+
+def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
+    return None
+
+
 @dataclass(frozen=True)
 class Family:
-    """A response distribution with the parameters hdsl models."""
+    """A response distribution with the parameters hdsl models.
+
+    ``log_lik(y, mu, aux)`` and ``sample(key, mu, aux)`` take the mean ``mu`` (inverse link of the
+    linear predictor) and ``aux``: the auxiliary parameters by name plus the response's addition
+    terms (``trials`` from ``y | trials(n)``). ``eta_log_lik`` holds numerically safer forms on the
+    linear-predictor scale for some links (``log_lik_eta`` falls back to ``log_lik``).
+    ``prior_link`` is the transform brms applies to the response before computing default prior
+    locations and scales when the mean lives on a transformed scale (lognormal: ``mu`` is on log y).
+    """
 
     name: str
     links: tuple[Link, ...]
     aux: tuple[AuxParam, ...]
-    log_lik: Callable[[jax.Array, jax.Array, Mapping[str, jax.Array]], jax.Array]
-    sample: Callable[[jax.Array, jax.Array, Mapping[str, jax.Array]], jax.Array]
+    log_lik: Callable[[Array, Array, Aux], Array]
+    sample: Callable[[Array, Array, Aux], Array]
     check_response: Callable[[np.ndarray, str], None]
     discrete: bool = False
+    additions: tuple[str, ...] = ()  # addition terms the family requires (binomial: trials)
+    check_additions: Callable[[np.ndarray, Mapping[str, np.ndarray], str], None] = _no_additions
+    eta_log_lik: Mapping[Link, Callable[[Array, Array, Aux], Array]] = field(default_factory=dict)
+    prior_link: Link | None = None
 
     @property
     def default_link(self) -> Link:
         return self.links[0]
 
+    def log_lik_eta(self, y: Array, eta: Array, link: Link, aux: Aux) -> Array:
+        """Pointwise log-likelihood from the linear predictor (stable where a form is known)."""
+        stable = self.eta_log_lik.get(link)
+        if stable is not None:
+            return stable(y, eta, aux)
+        return self.log_lik(y, link.inverse(eta), aux)
+
+    def _y_on_link_scale(self, y: np.ndarray, link: Link) -> np.ndarray | None:
+        link = self.prior_link or link
+        if link not in _Y_LINKS:
+            return None
+        y = np.asarray(y, dtype=float)
+        if link in (Link.LOG, Link.INVERSE):
+            y = np.where(y == 0, y + 0.1, y)  # as brms, to avoid infinities
+        with np.errstate(all="ignore"):
+            out = _Y_LINKS[link](y)
+        return out if np.all(np.isfinite(out)) else None
+
+    def default_scale(self, y: np.ndarray, link: Link) -> float:
+        """brms's scale for default intercept, sd and sigma priors: max(2.5, mad(link(y)))."""
+        y_link = self._y_on_link_scale(y, link)
+        return 2.5 if y_link is None else robust_scale(y_link)
+
     def intercept_prior(self, y: np.ndarray, link: Link) -> DistributionSpec:
-        """brms's default: student_t(3, location, scale) on the link scale."""
-        if link is Link.IDENTITY:
-            return DistributionSpec("student_t", (3.0, round(float(np.median(y)), 1), robust_scale(y)))
-        return DistributionSpec("student_t", (3.0, 0.0, 2.5))
+        """brms's default: student_t(3, median(link(y)), default_scale) where the link can be applied
+        to the response (identity, log, inverse, sqrt), else student_t(3, 0, 2.5)."""
+        y_link = self._y_on_link_scale(y, link)
+        if y_link is None or y_link.size == 0:
+            return DistributionSpec("student_t", (3.0, 0.0, 2.5))
+        return DistributionSpec("student_t", (3.0, round(float(np.median(y_link)), 1), robust_scale(y_link)))
 
     def response_scale(self, y: np.ndarray, link: Link) -> float:
         """Scale of the response on the link scale, used to scale default slope and sd priors."""
         if link is Link.IDENTITY:
-            return max(float(np.std(y)), 1e-8) if y.size > 1 else 1.0
+            y_link = self._y_on_link_scale(y, link)
+            if y_link is not None and y_link.size > 1:
+                return max(float(np.std(y_link)), 1e-8)
         return 1.0
 
 
-def _check_real(y: np.ndarray, column: str) -> None:
-    bad = ~np.isfinite(y)
+# ---------------------------------------------------------------------------------------------
+# response checks: each names the column and the first offending (0-based) row
+
+
+def _reject(y: np.ndarray, bad: np.ndarray, column: str, what: str) -> None:
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"response '{column}' has a non-finite value at row {row}: {y[row]!r}", column=column,
-                        row=row)
+        raise DataError(f"response '{column}' {what}; row {row} holds {y[row]!r}", column=column, row=row)
 
 
-def _gaussian_log_lik(y, mu, aux):
-    return nd.Normal(mu, aux["sigma"]).log_prob(y)
+def _as_float(y: np.ndarray) -> np.ndarray:
+    return np.asarray(y, dtype=float)
 
 
-def _gaussian_sample(key, mu, aux):
-    return mu + aux["sigma"] * jax.random.normal(key, jnp.shape(mu), dtype=jnp.result_type(mu))
+def _check_real(y: np.ndarray, column: str) -> None:
+    y = _as_float(y)
+    _reject(y, ~np.isfinite(y), column, "has a non-finite value")
 
 
-GAUSSIAN = Family(
-    name="gaussian",
-    links=(Link.IDENTITY, Link.LOG, Link.INVERSE),
-    aux=(AuxParam("sigma"),),
-    log_lik=_gaussian_log_lik,
-    sample=_gaussian_sample,
-    check_response=_check_real,
-)
+def _check_positive(y: np.ndarray, column: str) -> None:
+    y = _as_float(y)
+    _check_real(y, column)
+    _reject(y, y <= 0, column, "must be greater than 0")
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (GAUSSIAN,)}
-_ALIASES = {"normal": "gaussian"}
+
+def _check_unit_open(y: np.ndarray, column: str) -> None:
+    y = _as_float(y)
+    _check_real(y, column)
+    _reject(y, (y <= 0) | (y >= 1), column, "must lie strictly between 0 and 1 for the beta family")
+
+
+def _check_counts(y: np.ndarray, column: str) -> None:
+    y = _as_float(y)
+    _check_real(y, column)
+    _reject(y, y < 0, column, "must be a non-negative count")
+    _reject(y, y != np.round(y), column, "must hold whole numbers (counts)")
+
+
+def _check_binary(y: np.ndarray, column: str) -> None:
+    y = _as_float(y)
+    _check_real(y, column)
+    _reject(y, (y != 0) & (y != 1), column, "must be 0/1 or true/false for the bernoulli family")
+
+
+def _check_trials(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
+    if "trials" not in additions:
+        raise DataError(f"the binomial family needs the number of trials: write '{column} | trials(n)'",
+                        column=column, hint="for 0/1 responses use family: bernoulli")
+    n = _as_float(additions["trials"])
+    y = _as_float(y)
+    _reject(n, ~np.isfinite(n) | (n < 0) | (n != np.round(n)), f"trials of {column}",
+            "must hold non-negative whole numbers")
+    _reject(y, y > n, column, "has more successes than trials")
+
+
+# ---------------------------------------------------------------------------------------------
+# likelihoods: a builder (mu, aux) -> NumPyro distribution gives log_lik and sample
+
+
+def _from_distribution(build: Callable[[Array, Aux], nd.Distribution]):
+    def log_lik(y: Array, mu: Array, aux: Aux) -> Array:
+        return build(mu, aux).log_prob(y)
+
+    def sample(key: Array, mu: Array, aux: Aux) -> Array:
+        draws = build(mu, aux).sample(key)
+        return draws.astype(jnp.result_type(mu, float))
+
+    return log_lik, sample
+
+
+def _trials(aux: Aux) -> Array:
+    if "trials" not in aux:
+        raise FamilyError("the binomial family needs the number of trials: write 'y | trials(n)'")
+    return aux["trials"]
+
+
+def _weibull_scale(mu: Array, shape: Array) -> Array:
+    # brms: mu is the mean, so scale = mu / Gamma(1 + 1/shape)
+    return mu / jnp.exp(gammaln(1.0 + 1.0 / shape))
+
+
+def _hurdle_poisson_log_lik(y: Array, mu: Array, aux: Aux) -> Array:
+    hu = aux["hu"]
+    safe_y = jnp.where(y == 0, 1.0, y)
+    positive = jnp.log1p(-hu) + nd.Poisson(mu).log_prob(safe_y) - jnp.log(-jnp.expm1(-mu))
+    return jnp.where(y == 0, jnp.log(hu), positive)
+
+
+def _zero_truncated_poisson(key: Array, mu: Array) -> Array:
+    """Exact draw given at least one event: the first arrival time T of a rate-mu Poisson process on
+    [0, 1] conditioned on T < 1, then 1 + Poisson(mu (1 - T)). No rejection loop, even for tiny mu."""
+    k1, k2 = jax.random.split(key)
+    u = jax.random.uniform(k1, jnp.shape(mu), dtype=jnp.result_type(mu, float))
+    t = -jnp.log1p(u * jnp.expm1(-mu)) / mu
+    return 1.0 + jax.random.poisson(k2, mu * (1.0 - t), jnp.shape(mu)).astype(u.dtype)
+
+
+def _hurdle_poisson_sample(key: Array, mu: Array, aux: Aux) -> Array:
+    k1, k2 = jax.random.split(key)
+    shape = jnp.broadcast_shapes(jnp.shape(mu), jnp.shape(aux["hu"]))
+    mu = jnp.broadcast_to(mu, shape)
+    zero = jax.random.bernoulli(k1, aux["hu"], shape)
+    return jnp.where(zero, 0.0, _zero_truncated_poisson(k2, mu))
+
+
+_gaussian = _from_distribution(lambda mu, a: nd.Normal(mu, a["sigma"]))
+_student = _from_distribution(lambda mu, a: nd.StudentT(a["nu"], mu, a["sigma"]))
+_bernoulli = _from_distribution(lambda mu, a: nd.BernoulliProbs(clamp_probs(mu)))
+_binomial_log_lik = _from_distribution(lambda mu, a: nd.BinomialProbs(clamp_probs(mu), _trials(a)))[0]
+
+
+def _binomial_sample(key: Array, mu: Array, aux: Aux) -> Array:
+    n = jnp.round(_trials(aux)).astype(jnp.result_type(int))  # NumPyro's sampler indexes by the count
+    return nd.BinomialProbs(clamp_probs(mu), n).sample(key).astype(jnp.result_type(mu, float))
+
+
+_binomial = (_binomial_log_lik, _binomial_sample)
+_poisson = _from_distribution(lambda mu, a: nd.Poisson(mu))
+_negbinomial = _from_distribution(lambda mu, a: nd.NegativeBinomial2(mu, a["shape"]))
+_gamma = _from_distribution(lambda mu, a: nd.Gamma(a["shape"], a["shape"] / mu))
+_lognormal = _from_distribution(lambda mu, a: nd.LogNormal(mu, a["sigma"]))
+_beta = _from_distribution(lambda mu, a: nd.BetaProportion(clamp_probs(mu), a["phi"]))
+_exponential = _from_distribution(lambda mu, a: nd.Exponential(1.0 / mu))
+_weibull = _from_distribution(lambda mu, a: nd.Weibull(_weibull_scale(mu, a["shape"]), a["shape"]))
+_zip = _from_distribution(lambda mu, a: nd.ZeroInflatedPoisson(a["zi"], mu))
+_zinb = _from_distribution(lambda mu, a: nd.ZeroInflatedNegativeBinomial2(mu, a["shape"], gate=a["zi"]))
+
+_logit_eta = {
+    "bernoulli": lambda y, eta, a: nd.BernoulliLogits(eta).log_prob(y),
+    "binomial": lambda y, eta, a: nd.BinomialLogits(eta, _trials(a)).log_prob(y),
+}
+
+
+def _poisson_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    return y * eta - jnp.exp(eta) - gammaln(y + 1.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# auxiliary parameters, with brms's default priors
+
+_SIGMA = AuxParam("sigma")
+_NU = AuxParam("nu", lower=1.0, default_prior=_fixed_prior("gamma", 2, 0.1))
+_SHAPE_NB = AuxParam("shape", default_prior=_fixed_prior("inv_gamma", 0.4, 0.3))
+_SHAPE = AuxParam("shape", default_prior=_fixed_prior("gamma", 0.01, 0.01))
+_PHI = AuxParam("phi", default_prior=_fixed_prior("gamma", 0.01, 0.01))
+_ZI = AuxParam("zi", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
+_HU = AuxParam("hu", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
+_SIGMA_LOG = AuxParam("sigma",
+                      default_prior=lambda y: DistributionSpec("student_t", (3.0, 0.0, _log_scale(y))))
+
+_BINARY_LINKS = (Link.LOGIT, Link.PROBIT, Link.CLOGLOG)
+
+
+def _family(name, links, aux, pair, check, **kw) -> Family:
+    log_lik, sample = pair
+    return Family(name=name, links=links, aux=aux, log_lik=log_lik, sample=sample, check_response=check, **kw)
+
+
+GAUSSIAN = _family("gaussian", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_SIGMA,), _gaussian, _check_real)
+STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIGMA), _student, _check_real)
+BERNOULLI = _family("bernoulli", _BINARY_LINKS, (), _bernoulli, _check_binary, discrete=True,
+                    eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
+BINOMIAL = _family("binomial", _BINARY_LINKS, (), _binomial, _check_counts, discrete=True,
+                   additions=("trials",), check_additions=_check_trials,
+                   eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
+POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson, _check_counts, discrete=True,
+                  eta_log_lik={Link.LOG: _poisson_log_eta})
+NEGBINOMIAL = _family("negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT), (_SHAPE_NB,), _negbinomial,
+                      _check_counts, discrete=True)
+GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive)
+LOGNORMAL = _family("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), _lognormal, _check_positive,
+                    prior_link=Link.LOG)
+BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open)
+EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), (), _exponential,
+                      _check_positive)
+WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive)
+ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
+                                _check_counts, discrete=True)
+ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
+                                    (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True)
+HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
+                         (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True)
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GAMMA, LOGNORMAL, BETA,
+              EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON)
+}
+_ALIASES = {
+    "normal": "gaussian",
+    "student_t": "student",
+    "negative_binomial": "negbinomial",
+    "negbin": "negbinomial",
+    "beta_proportion": "beta",
+    "zip": "zero_inflated_poisson",
+    "zinb": "zero_inflated_negbinomial",
+    "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
+}
+_NOT_YET = {
+    "cumulative": "ordinal families need ordered thresholds instead of an intercept",
+    "categorical": "categorical needs one linear predictor per response category",
+}
 
 
 def get_family(name: str) -> Family:
     key = _ALIASES.get(name, name)
+    if key in _NOT_YET:
+        raise FamilyError(f"the '{key}' family is not supported yet: {_NOT_YET[key]}")
     if key not in FAMILIES:
         raise FamilyError(
-            f"unknown family '{name}'{did_you_mean(name, FAMILIES)}; known families: {', '.join(sorted(FAMILIES))}"
+            f"unknown family '{name}'{did_you_mean(name, [*FAMILIES, *_ALIASES])}; "
+            f"known families: {', '.join(sorted(FAMILIES))}"
         )
     return FAMILIES[key]

@@ -9,7 +9,6 @@ Positive and bounded parameters go through elementwise bijections whose log-Jaco
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -295,12 +294,11 @@ def lower_model(
 
     def log_density(flat: Array) -> Array:
         params, lp = params_and_prior(flat)
-        mean = link.inverse(eta_of(params))
-        return lp + jnp.sum(family.log_lik(y, mean, aux_of(params)))
+        return lp + jnp.sum(family.log_lik_eta(y, eta_of(params), link, aux_of(params)))
 
     def pointwise_log_lik(flat: Array) -> Array:
         params, _ = params_and_prior(flat)
-        return family.log_lik(y, link.inverse(eta_of(params)), aux_of(params))
+        return family.log_lik_eta(y, eta_of(params), link, aux_of(params))
 
     def linear_predictor(flat: Array) -> Array:
         params, _ = params_and_prior(flat)

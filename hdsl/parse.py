@@ -8,6 +8,7 @@ line, the column, a caret and what was expected, in the characters the user type
 from __future__ import annotations
 
 import functools
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 from lark.indenter import Indenter
 
 from . import syntax as s
-from .errors import HdslError, Position, SpecSyntaxError
+from .errors import Position, SpecSyntaxError
 
 __all__ = ["parse_spec", "grammar_text"]
 
@@ -34,13 +35,13 @@ _TOKEN_SPELLING = {
     "RPAR": "')'",
     "LSQB": "'['",
     "RSQB": "']'",
-    "BAR": "'|' or '||'",
+    "BAR": "'|'",
     "COMMA": "','",
     "NAME": "a name",
     "QUOTED_NAME": "a `quoted name`",
     "NUMBER": "a number",
     "STRING": "a string",
-    "TARGET_ARG": "a group or coefficient name",
+    "TARGET_INDEX": "an index such as [x] or [g, Intercept]",
     "_NL": "end of line",
     "$END": "end of text",
     "_DEDENT": "end of the block",
@@ -49,6 +50,33 @@ _TOKEN_SPELLING = {
     "PRIOR_KW": "'prior:'",
     "PRIORS_KW": "'priors:'",
 }
+_OPERAND = {"NAME", "QUOTED_NAME", "NUMBER", "STRING", "LPAR", "LSQB"}
+_OPERATORS = ("PLUS", "MINUS", "STAR", "SLASH", "COLON", "CARET")
+_OPERATOR_TEXT = ("+", "-", "*", "/", ":", "^", "~", "|", ",")
+_LOOKALIKES = {
+    "·": "for an interaction write ':' (or '*' for main effects and interaction)",
+    "×": "for an interaction write ':' (or '*' for main effects and interaction)",
+    "∗": "write '*'",
+    "−": "write an ASCII minus '-'",
+    "–": "write an ASCII minus '-'",
+    "—": "write an ASCII minus '-'",
+    "‘": "quote names with backticks: `my name`",
+    "’": "quote names with backticks: `my name`",
+    "“": "quote names with backticks: `my name`",
+    "”": "quote names with backticks: `my name`",
+    "∼": "write an ASCII tilde '~'",
+}
+
+
+class _IndentProblem(Exception):
+    """Raised by the postlexer; turned into a SpecSyntaxError with a position."""
+
+    def __init__(self, message: str, line: int, column: int, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.hint = hint
 
 
 class _SpecIndenter(Indenter):
@@ -58,6 +86,29 @@ class _SpecIndenter(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = 4
+
+    def handle_NL(self, token: Token):
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        line = (token.end_line or token.line or 1)
+        if "\t" in indent_str:
+            raise _IndentProblem("tab in indentation", line, indent_str.index("\t") + 1,
+                                 hint="indent the lines of a 'priors:' block with spaces")
+        indent = len(indent_str)
+        if indent > self.indent_level[-1]:
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        if indent not in self.indent_level:
+            raise _IndentProblem(
+                f"inconsistent indentation: this line is indented by {indent} spaces, the line above "
+                f"by {self.indent_level[-1]}", line, indent + 1,
+                hint="indent every line of a 'priors:' block by the same amount")
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
 
 
 def _grammar_path() -> Path:
@@ -125,9 +176,6 @@ class _ToSyntax(Transformer):
     def negate(self, meta, items):
         return s.Negate(items[1], pos=_pos(meta))
 
-    def posate(self, meta, items):
-        return items[1]
-
     def variable(self, meta, items):
         return items[0]
 
@@ -171,7 +219,7 @@ class _ToSyntax(Transformer):
     def family_stmt(self, meta, items):
         _kw, name, *rest = items
         args = tuple(a for a in rest if a is not None and not isinstance(a, Token))
-        return s.FamilyLine(name.name, args, pos=_pos(name))
+        return s.FamilyLine(name.name, args, pos=name.pos)
 
     def prior_stmt(self, meta, items):
         return items[1]
@@ -180,56 +228,195 @@ class _ToSyntax(Transformer):
         return [i for i in items if isinstance(i, s.PriorLine)]
 
     def prior_body(self, meta, items):
-        (cls, args, cls_pos), _tilde, dist = items
-        return s.PriorLine(cls, args, dist, pos=cls_pos)
+        (cls, args, cls_pos, index_pos), _tilde, dist = items
+        return s.PriorLine(cls, args, dist, pos=cls_pos, index_pos=index_pos)
 
     def target(self, meta, items):
-        cls = items[0]
-        args = tuple(a for a in items[1:] if isinstance(a, str) and not isinstance(a, Token))
-        return str(cls), args, _pos(cls)
+        cls, index = items[0], items[1] if len(items) > 1 else None
+        if index is None:
+            return str(cls), (), _pos(cls), None
+        args = tuple(a.strip() for a in str(index)[1:-1].split(","))
+        return str(cls), args, _pos(cls), _pos(index)
 
-    def target_arg(self, meta, items):
-        return str(items[0]).strip()
+
+def _context(line_text: str, column: int) -> str:
+    """What is being written at the error: 'family', 'target', 'distribution', 'args' or 'formula'."""
+    stripped = line_text.lstrip()
+    head = stripped.split(":", 1)[0].strip() if ":" in stripped else ""
+    if head == "family":
+        return "family"
+    is_prior = head in ("prior", "priors") or (line_text[:1] in (" ", "\t") and "~" in line_text
+                                              and "(" in line_text.split("~", 1)[1])
+    if not is_prior:
+        return "formula"
+    tilde = line_text.find("~")
+    if tilde < 0 or column <= tilde + 1:
+        return "target"
+    paren = line_text.find("(", tilde)
+    return "distribution" if paren < 0 or column <= paren + 1 else "args"
 
 
-def _expected(exc: UnexpectedInput) -> str:
-    names = sorted(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
-    spelled = sorted({_TOKEN_SPELLING.get(n, n) for n in names if not n.startswith("__")})
-    if not spelled:
+_OPERAND_PHRASE = {
+    "formula": "a term (a name, a number or '(')",
+    "family": "a family name such as gaussian",
+    "target": "a parameter such as b, sd or sigma",
+    "distribution": "a distribution such as normal(0, 5)",
+    "args": "a number",
+}
+
+
+def _expected(names: set[str], context: str) -> str:
+    """'expected …' in the characters users type, grouping what lark lists terminal by terminal."""
+    names = set(names)
+    parts: list[str] = []
+    if names & {"NAME", "NUMBER", "LPAR"} and ("NAME" in names or "NUMBER" in names):
+        parts.append(_OPERAND_PHRASE[context])
+        names -= _OPERAND | {"MINUS"}
+    ops = [n for n in _OPERATORS if n in names]
+    if len(ops) >= 3:
+        parts.append("an operator (" + " ".join(_TOKEN_SPELLING[n].strip("'") for n in ops) + ")")
+        names -= set(ops)
+    if "_NL" in names or "$END" in names:
+        names -= {"_NL", "$END"}
+        tail = ["end of line"]
+    else:
+        tail = []
+    if names & {"_DEDENT", "_INDENT"} and parts + tail:
+        names -= {"_DEDENT", "_INDENT"}
+    if context == "formula" and "TILDE" in names and "FAMILY_KW" in names:
+        names -= {"FAMILY_KW", "PRIOR_KW", "PRIORS_KW"}
+    order = list(_TOKEN_SPELLING)
+    rest = sorted((n for n in names if not n.startswith("__")),
+                  key=lambda n: order.index(n) if n in order else len(order))
+    parts += [_TOKEN_SPELLING.get(n, n) for n in rest] + tail
+    if not parts:
         return ""
-    if len(spelled) > 8:
-        spelled = spelled[:8] + ["..."]
-    return "expected " + ", ".join(spelled)
+    if len(parts) == 1:
+        return "expected " + parts[0]
+    return "expected " + ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def _bracket_problem(text: str) -> tuple[str, Position, bool] | None:
+    """The first unmatched ')' or ']', or the innermost '(' or '[' never closed (flag True)."""
+    pairs = {"(": ")", "[": "]"}
+    stack: list[tuple[str, int, int]] = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        quote = None
+        for i, ch in enumerate(line):
+            if quote:
+                quote = None if ch == quote else quote
+            elif ch in "\"'`":
+                quote = ch
+            elif ch == "#":
+                break
+            elif ch in pairs:
+                stack.append((ch, lineno, i + 1))
+            elif ch in ")]":
+                if not stack:
+                    opener = "(" if ch == ")" else "["
+                    message = f"unmatched '{ch}': there is no '{opener}' before it"
+                    return message, Position(lineno, i + 1), False
+                open_ch, oline, ocol = stack.pop()
+                if pairs[open_ch] != ch:
+                    return (f"'{ch}' does not match the '{open_ch}' at line {oline}, column {ocol}",
+                            Position(lineno, i + 1), False)
+    if stack:
+        open_ch, oline, ocol = stack[-1]
+        return f"'{open_ch}' is never closed; add a matching '{pairs[open_ch]}'", Position(oline, ocol), True
+    return None
+
+
+_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_NUMBER_RUN = re.compile(r"(?<![A-Za-z_.0-9])\.?\d[\d.]*(?:[eE][+-]?[\d.]+)*")
+
+
+def _bad_number(line_text: str, column: int) -> tuple[str, int] | None:
+    """A run like 1.2.3 or 1e5e3 around the column: the malformed number and where it starts."""
+    for m in _NUMBER_RUN.finditer(line_text):
+        if m.start() < column <= m.end() + 1 and not _NUMBER.fullmatch(m.group()):
+            return m.group(), m.start() + 1
+    return None
 
 
 def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
+    lines = text.splitlines() or [""]
     line = getattr(exc, "line", None) or 1
     column = getattr(exc, "column", None) or 1
-    expected = _expected(exc)
+    ip = getattr(exc, "interactive_parser", None)
+    try:
+        accepts = set(ip.accepts()) if ip is not None else set()
+    except Exception:  # noqa: BLE001 - fall back to lark's static list
+        accepts = set()
+    accepts = accepts or set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or [])
+    hint = None
+    at_end = isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    if at_end:
+        line = len(lines)
+        column = len(lines[-1]) + 1
+    line_text = lines[line - 1] if line <= len(lines) else ""
+    bracket = _bracket_problem(text)
+    if bracket is not None:
+        message, pos, unclosed = bracket
+        if unclosed:
+            blame = (at_end or line > pos.line
+                     or (line == pos.line and (column > len(line_text.rstrip()) or column == pos.column)))
+        else:
+            blame = (pos.line, pos.column) <= (line, column)
+        if blame:
+            return SpecSyntaxError(message, position=pos, text=text)
+    context = _context(line_text, column)
+    before = line_text[: column - 1].rstrip()
+    expected = _expected(accepts, context)
     if isinstance(exc, UnexpectedCharacters):
-        char = text.splitlines()[line - 1][column - 1] if line <= len(text.splitlines()) else "?"
+        char = line_text[column - 1] if column <= len(line_text) else "?"
         what = f"unexpected character {char!r}"
-        if char == "\t":
-            what = "unexpected tab"
-        elif not char.isascii():
+        if not char.isascii():
             what = f"unexpected non-ASCII character {char!r}"
-    elif isinstance(exc, UnexpectedToken):
+            hint = _LOOKALIKES.get(char, "names with other characters must be quoted in backticks: `größe`")
+        elif char == "\t":
+            what = "unexpected tab"
+        bad = _bad_number(line_text, column)
+        if bad is not None:
+            return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
+    else:
         tok = exc.token
+        bad = _bad_number(line_text, column)
+        if bad is not None and tok.type in ("NUMBER", "NAME"):
+            return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
         if tok.type == "$END":
             what = "unexpected end of text"
-            lines = text.splitlines()
-            line = len(lines) if lines else 1
-            column = len(lines[-1]) + 1 if lines else 1
         elif tok.type == "_NL":
             what = "unexpected end of line"
-        elif tok.type == "_DEDENT" or tok.type == "_INDENT":
-            what = "unexpected indentation"
+        elif tok.type in ("_DEDENT", "_INDENT"):
+            return SpecSyntaxError("unexpected indentation", position=Position(tok.end_line or line, 1),
+                                   text=text, hint="only the lines of a 'priors:' block are indented")
         else:
             what = f"unexpected {str(tok)!r}"
-    else:  # pragma: no cover - lark has no other kinds today
-        what = "syntax error"
+        if tok.type == "BAR" and before.endswith("("):
+            return SpecSyntaxError("a group term needs terms before '|'", position=Position(line, column),
+                                   text=text, hint="write (1 | g) for a varying intercept")
+        if tok.type == "RPAR" and (before.endswith("|")):
+            return SpecSyntaxError("a group term needs a grouping column after '|'",
+                                   position=Position(line, column), text=text, hint="write e.g. (1 | g)")
+        last = before.split()[-1] if before.split() else ""
+        tail_op = next((op for op in ("||", *_OPERATOR_TEXT) if last.endswith(op)), None)
+        if tok.type in ("_NL", "$END", "RPAR", "RSQB") and tail_op is not None and tail_op != ",":
+            what += f" after '{tail_op}'"
+            if context == "formula" and tok.type in ("_NL", "$END") and tail_op in "+-*/:^":
+                hint = "to continue a formula on the next line, wrap it in parentheses"
+        elif tail_op in ("+", "-", "*", "/", ":", "^", "|") and tok.type in _OPERATORS + ("BAR", "TILDE"):
+            what = f"two operators in a row: {str(tok)!r} after '{tail_op}'"
+        if context == "formula" and tok.type == "TILDE" and not before:
+            return SpecSyntaxError("a formula needs a response before '~'", position=Position(line, column),
+                                   text=text, hint="write e.g. y ~ x + (1 | g)")
+        if context == "formula" and tok.type == "TILDE":
+            hint = "a formula has one '~'; write each formula on its own line"
+        elif context == "formula" and tok.type == "BAR":
+            hint = "a group term is written in parentheses, e.g. y ~ x + (1 + x | g)"
+        elif context == "formula" and "TILDE" in accepts and "~" not in line_text:
+            hint = "a formula is written 'response ~ terms', e.g. y ~ x + (1 | g)"
     message = what + (f"; {expected}" if expected else "")
-    return SpecSyntaxError(message, position=Position(line, column), text=text)
+    return SpecSyntaxError(message, position=Position(line, column), text=text, hint=hint)
 
 
 def parse_spec(text: str) -> s.SpecTree:
@@ -244,12 +431,13 @@ def parse_spec(text: str) -> s.SpecTree:
         tree = _parser().parse(text_nl)
     except UnexpectedInput as exc:
         raise _syntax_error(exc, text) from None
-    except lark.exceptions.LarkError as exc:  # indentation errors from the postlexer
-        raise SpecSyntaxError(f"bad indentation: {exc}", text=text) from None
+    except _IndentProblem as exc:
+        raise SpecSyntaxError(exc.message, position=Position(exc.line, exc.column), text=text,
+                              hint=exc.hint) from None
+    except lark.exceptions.LarkError as exc:  # pragma: no cover - defensive: nothing raw reaches the user
+        raise SpecSyntaxError(f"cannot parse the spec: {exc}", text=text) from None
     try:
         formulas, families, priors = _ToSyntax().transform(tree)
     except VisitError as exc:
-        if isinstance(exc.orig_exc, HdslError):
-            raise exc.orig_exc from None
-        raise
+        raise exc.orig_exc from None
     return s.SpecTree(formulas, families, priors, text=text)

@@ -15,7 +15,7 @@ import pandas as pd
 from .design import BoundDesign, GroupDesign
 from .distributions import PRIOR_DISTRIBUTIONS, Support
 from .errors import PriorError, did_you_mean
-from .families import Link, get_family, robust_scale
+from .families import Link, get_family
 from .ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
 
 __all__ = ["ParamPrior", "PriorTable", "build_prior_table"]
@@ -88,7 +88,7 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
     link = Link(spec.family.link) if spec.family.link else family.default_link
     y = design.y
     scale_y = family.response_scale(y, link)
-    sd_scale = robust_scale(y) if link is Link.IDENTITY else 2.5
+    sd_scale = family.default_scale(y, link)
     main = design.main
 
     # (element target, default distribution, lower, upper), and the class-level targets above it

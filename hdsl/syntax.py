@@ -121,10 +121,13 @@ class FamilyLine:
 
 @dataclass(frozen=True)
 class PriorLine:
+    """``cls[target_args] ~ distribution``; ``index_pos`` is where the ``[...]`` starts."""
+
     cls: str
     target_args: tuple[str, ...]
     distribution: Call
     pos: Position | None = field(default=None, compare=False, repr=False)
+    index_pos: Position | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SEED_SPEC
 
 import hdsl
-from conftest import SEED_SPEC
 
 
 def test_parameter_names(imm10, corr_data):

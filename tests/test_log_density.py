@@ -10,14 +10,14 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import numpyro
 import numpyro.distributions as dist
+import pandas as pd
 import pytest
+from conftest import CORR_SPEC, SEED_SPEC
 from numpyro.infer.util import log_density, potential_energy, unconstrain_fn
 
 import hdsl
-from conftest import CORR_SPEC, SEED_SPEC
 
 jax.config.update("jax_enable_x64", True)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import CORR_TRUTH
 
 # brms 2.18 / Stan, 4 × 1000 draws, on imm10 (mean, sd)
