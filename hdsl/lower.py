@@ -138,9 +138,7 @@ class _BlockPrior:
 class _GroupLowering:
     index: int
     name: str
-    codes: Array
-    Z: Array
-    z_ones: tuple[bool, ...]
+    z_ones: tuple[bool, ...]  # columns that are the constant 1 (the group intercept): no multiply
     n_levels: int
     k: int
     correlated: bool
@@ -155,12 +153,17 @@ class CompiledModel:
     """What the sampler and the results stage need; pure functions over the flat vector."""
 
     layout: Layout
-    log_density: Callable[[Array], Array]
+    log_density: Callable[[Array], Array]  # at the training data
     constrain: Callable[[Array], dict[str, Array]]
-    pointwise_log_lik: Callable[[Array], Array]
-    linear_predictor: Callable[[Array], Array]
+    pointwise_log_lik: Callable[[Array], Array]  # at the training data
     unconstrain: Callable[[dict[str, np.ndarray]], np.ndarray]
     dtype: np.dtype
+    data: dict  # the training data as a pytree of arrays (see ``arrays_for``)
+    log_density_with: Callable[[Array, dict], Array]  # data as an argument: one program for many folds
+    pointwise_log_lik_with: Callable[[Array, dict], Array]
+    eta_from_params: Callable[[dict[str, Array], dict], Array]  # linear predictor from constrained params
+    arrays_for: Callable[..., dict]  # (PredictorDesign, y or None, additions) → data pytree
+    link: Link
 
 
 def _cast(x: np.ndarray, dtype) -> Array:
@@ -188,7 +191,6 @@ def lower_model(
 
     p = main.X.shape[1]
     xbar = main.X.mean(axis=0) if (main.intercept and p) else np.zeros(p)
-    Xc = _cast(main.X - xbar, jdtype)
     xbar_j = _cast(xbar, jdtype)
     if main.intercept:
         builder.add("Intercept", ())
@@ -209,19 +211,34 @@ def lower_model(
             builder.add(f"L_{i}", (k * (k - 1) // 2,))
             eta = priors[PriorTarget(ParamClass.COR, group=g.name)].distribution.args[0]
         sd_prior = _BlockPrior([priors[PriorTarget(ParamClass.SD, group=g.name, coef=c)] for c in g.coef_names])
-        z_ones = tuple(bool(np.all(g.Z[:, j] == 1.0)) for j in range(k))
+        z_ones = tuple(j == 0 and g.term.intercept for j in range(k))
         pop_names = (["Intercept"] if main.intercept else [None]) + list(main.coef_names)
         pop_index = np.array([pop_names.index(c) if c in pop_names else -1 for c in g.coef_names])
-        groups.append(_GroupLowering(i, g.name, jnp.asarray(g.codes), _cast(g.Z, jdtype), z_ones, g.n_levels, k,
+        groups.append(_GroupLowering(i, g.name, z_ones, g.n_levels, k,
                                      correlated, is_centered, pop_index, sd_prior, float(eta)))
     aux_priors = {}
     for a in family.aux:
         builder.add(a.name, ())
         aux_priors[a.name] = _BlockPrior([priors[PriorTarget(ParamClass.AUX, dpar=a.name)]])
     layout = Layout(tuple(builder.blocks))
-    y = _cast(design.y, jdtype)
-    offset = _cast(main.offset, jdtype) if main.offset is not None else None
-    additions = {k: _cast(v, jdtype) for k, v in design.additions.items()}
+
+    def arrays_for(pred: PredictorDesign, y: np.ndarray | None, additions: dict[str, np.ndarray]) -> dict:
+        """The data a log-density or predictor reads, as a pytree of arrays: training or new data,
+        centered with the training means. ``weights`` multiplies each row's log-likelihood."""
+        n = pred.X.shape[0]
+        data = {
+            "y": _cast(np.zeros(n) if y is None else y, jdtype),
+            "X": _cast(pred.X - xbar, jdtype),
+            "offset": _cast(pred.offset if pred.offset is not None else np.zeros(n), jdtype),
+            "weights": _cast(additions.get("weights", np.ones(n)), jdtype),
+            "additions": {k: _cast(v, jdtype) for k, v in additions.items() if k != "weights"},
+        }
+        for i, g in enumerate(pred.groups):
+            data[f"codes_{i}"] = jnp.asarray(g.codes, dtype=jnp.int32)
+            data[f"Z_{i}"] = _cast(g.Z, jdtype)
+        return data
+
+    train = arrays_for(main, design.y, dict(design.additions))
     corr_bijector = biject_to(constraints.corr_cholesky)
 
     def params_and_prior(flat: Array) -> tuple[dict[str, Array], Array]:
@@ -273,36 +290,31 @@ def lower_model(
             out[a.name] = val[0]
         return out, lp
 
-    def eta_of(params: dict[str, Array]) -> Array:
-        eta = jnp.zeros(y.shape, y.dtype)
+    def eta_of(params: dict[str, Array], data: dict) -> Array:
+        eta = data["offset"]
         if main.intercept:
             eta = eta + params["Intercept_centered"]
         if p:
-            eta = eta + Xc @ params["b"]
+            eta = eta + data["X"] @ params["b"]
         for g in groups:
-            rg = params[f"r_{g.index}"][g.codes]  # gather: (n, k)
+            rg = params[f"r_{g.index}"][data[f"codes_{g.index}"]]  # gather: (n, k)
             for j in range(g.k):
-                eta = eta + (rg[:, j] if g.z_ones[j] else rg[:, j] * g.Z[:, j])
-        if offset is not None:
-            eta = eta + offset
+                eta = eta + (rg[:, j] if g.z_ones[j] else rg[:, j] * data[f"Z_{g.index}"][:, j])
         return eta
 
-    def aux_of(params: dict[str, Array]) -> dict[str, Array]:
+    def aux_of(params: dict[str, Array], data: dict) -> dict[str, Array]:
         aux = {a.name: params[a.name] for a in family.aux}
-        aux.update(additions)
+        aux.update(data["additions"])
         return aux
 
-    def log_density(flat: Array) -> Array:
+    def pointwise_log_lik_with(flat: Array, data: dict) -> Array:
+        params, _ = params_and_prior(flat)
+        return family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
+
+    def log_density_with(flat: Array, data: dict) -> Array:
         params, lp = params_and_prior(flat)
-        return lp + jnp.sum(family.log_lik_eta(y, eta_of(params), link, aux_of(params)))
-
-    def pointwise_log_lik(flat: Array) -> Array:
-        params, _ = params_and_prior(flat)
-        return family.log_lik_eta(y, eta_of(params), link, aux_of(params))
-
-    def linear_predictor(flat: Array) -> Array:
-        params, _ = params_and_prior(flat)
-        return eta_of(params)
+        ll = family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
+        return lp + jnp.sum(data["weights"] * ll)
 
     def constrain(flat: Array) -> dict[str, Array]:
         return params_and_prior(flat)[0]
@@ -329,5 +341,17 @@ def lower_model(
             parts[a.name] = aux_priors[a.name].bounds.inverse(np.reshape(values[a.name], (1,)))[0]
         return np.concatenate([np.reshape(parts[bk.name], (-1,)) for bk in layout.blocks]).astype(float)
 
-    return CompiledModel(layout, log_density, constrain, pointwise_log_lik, linear_predictor, unconstrain,
-                         np.dtype(dtype))
+    return CompiledModel(
+        layout=layout,
+        log_density=lambda flat: log_density_with(flat, train),
+        constrain=constrain,
+        pointwise_log_lik=lambda flat: pointwise_log_lik_with(flat, train),
+        unconstrain=unconstrain,
+        dtype=np.dtype(dtype),
+        data=train,
+        log_density_with=log_density_with,
+        pointwise_log_lik_with=pointwise_log_lik_with,
+        eta_from_params=eta_of,
+        arrays_for=arrays_for,
+        link=link,
+    )
