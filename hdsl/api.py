@@ -157,8 +157,8 @@ class Model:
                 "log_lik": pool.submit(compile_over_draws, self.compiled.pointwise_log_lik, chains * draws,
                                        self.dim, self.dtype) if size <= LOG_LIK_LIMIT else None,
             }
-            result = sample_nuts(self.compiled.log_density, self.dim, config, dtype=self.dtype,
-                                 progress=reporter)
+            result = sample_nuts(self.compiled.log_density_with, self.dim, config, self.compiled.data,
+                                 dtype=self.dtype, progress=reporter)
             constrain = jobs["constrain"].result()
             ll = jobs["log_lik"].result() if jobs["log_lik"] is not None else None
         if reporter:

@@ -65,11 +65,6 @@ class Draws:
     interrupted: bool = False
 
 
-def _initial_candidates(key, chains: int, dim: int, radius: float, dtype) -> jax.Array:
-    """Stan's initialisation: uniform(-radius, radius) on the unconstrained scale, several tries per chain."""
-    return jax.random.uniform(key, (chains, INIT_TRIES, dim), dtype=dtype, minval=-radius, maxval=radius)
-
-
 def _choose_initial(candidates: np.ndarray, log_densities: np.ndarray) -> np.ndarray:
     """First candidate per chain with a finite log-density; a clear error where none is."""
     ok = np.isfinite(log_densities)
@@ -94,14 +89,21 @@ def _block_length(warmup: int, draws: int, blocks: int) -> int:
 
 
 def sample_nuts(
-    log_density: Callable[[jax.Array], jax.Array],
+    log_density: Callable[[jax.Array, object], jax.Array],
     dim: int,
     config: SamplerConfig,
+    data: object = None,
     *,
+    batch: int | None = None,
     dtype=jnp.float64,
     progress: ProgressFn | None = None,
 ) -> Draws:
-    """Warmup and sampling for all chains in one compiled program, run block by block."""
+    """Warmup and sampling for all chains in one compiled program, run block by block.
+
+    ``log_density(x, data)`` reads its data as an argument. With ``batch=B``, ``data`` carries a
+    leading axis of B data sets (cross-validation folds: same shapes, other row weights) and B × chains
+    chains run in the same program; the outputs then have a leading batch axis.
+    """
     check_config(config)
     timings: dict[str, float] = {}
     key = jax.random.key(config.seed)
@@ -113,17 +115,19 @@ def sample_nuts(
     total = config.warmup + config.draws
     n_blocks = math.ceil(total / block_len)
     schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup)
+    lead = (config.chains,) if batch is None else (batch, config.chains)
 
-    def init_one(x):
-        return blackjax.nuts.init(x, log_density), adapt_init()
+    def init_one(x, d):
+        return blackjax.nuts.init(x, lambda v: log_density(v, d)), adapt_init()
 
-    def block_one(key, carry, sched):
+    def block_one(key, carry, sched, d):
         """``block_len`` NUTS steps of one chain, adapting where the schedule says so."""
+        logdensity = lambda v: log_density(v, d)  # noqa: E731
 
         def step(c, xs):
             state, adapt = c
             k, stage, is_end, is_last = xs
-            state, info = kernel(k, state, log_density, adapt.step_size, adapt.inverse_mass_matrix,
+            state, info = kernel(k, state, logdensity, adapt.step_size, adapt.inverse_mass_matrix,
                                  max_num_doublings=config.max_tree_depth)
             adapt = adapt_update(adapt, stage, is_end, is_last, state.position, info.acceptance_rate)
             out = (state.position, {
@@ -139,38 +143,54 @@ def sample_nuts(
 
         return jax.lax.scan(step, carry, (jax.random.split(key, block_len),) + tuple(sched))
 
+    def over_chains(fn, per_chain: int, shared: int = 0):
+        """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
+        batch (data per batch) if batched."""
+        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,))
+        if batch is not None:
+            f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
+        return f
+
+    init_all = over_chains(init_one, 1)
+    block_all = over_chains(block_one, 2, shared=1)
+    eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
+
     t0 = time.perf_counter()
-    candidates = _initial_candidates(k_init, config.chains, dim, config.init_radius, dtype)
-    carry_shape = jax.eval_shape(jax.vmap(init_one), candidates[:, 0])
-    keys_shape = jax.ShapeDtypeStruct((config.chains,), jax.random.key(0).dtype)
+    candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-config.init_radius,
+                                    maxval=config.init_radius)
+    carry_shape = jax.eval_shape(init_all, candidates[..., 0, :], data)
+    keys_shape = jax.ShapeDtypeStruct(lead, jax.random.key(0).dtype)
     sched_shape = tuple(jax.ShapeDtypeStruct((block_len,), a.dtype) for a in schedule)
     # XLA compiles off the GIL: the small programs compile while the big one does
     with ThreadPoolExecutor(2) as pool:
-        init_job = pool.submit(lambda: jax.jit(jax.vmap(jax.vmap(log_density))).lower(candidates).compile())
-        block = (jax.jit(jax.vmap(block_one, in_axes=(0, 0, None)))
-                 .lower(keys_shape, carry_shape, sched_shape).compile())
+        init_job = pool.submit(lambda: jax.jit(eval_all).lower(candidates, data).compile())
+        block = jax.jit(block_all).lower(keys_shape, carry_shape, sched_shape, data).compile()
         init_eval = init_job.result()
     timings["compile_s"] = time.perf_counter() - t0
-    positions = jnp.asarray(_choose_initial(np.asarray(candidates), np.asarray(init_eval(candidates))))
-    carry = jax.jit(jax.vmap(init_one))(positions)
+    cand = np.asarray(candidates)
+    lp0 = np.asarray(init_eval(candidates, data))
+    chosen = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES)).reshape(lead + (dim,))
+    carry = jax.jit(init_all)(jnp.asarray(chosen), data)
 
     t1 = time.perf_counter()
     chunks_pos: list[np.ndarray] = []
     chunks_stats: list[dict[str, np.ndarray]] = []
     interrupted = False
     done = 0
+    axis = len(lead)  # the draw axis of block outputs
     if progress:
         progress("warmup", 0, config.warmup)
     try:
         for b in range(n_blocks):
-            keys = jax.random.split(jax.random.fold_in(k_run, b), config.chains)
+            keys = jax.random.split(jax.random.fold_in(k_run, b), int(np.prod(lead))).reshape(lead)
             sl = slice(b * block_len, (b + 1) * block_len)
-            carry, (pos, stats) = block(keys, carry, tuple(a[sl] for a in schedule))
+            carry, (pos, stats) = block(keys, carry, tuple(a[sl] for a in schedule), data)
             lo = b * block_len
-            keep = slice(max(0, config.warmup - lo), block_len)
-            if keep.start < block_len:
-                chunks_pos.append(np.asarray(pos[:, keep]))
-                chunks_stats.append({k: np.asarray(v[:, keep]) for k, v in stats.items()})
+            start = max(0, config.warmup - lo)
+            if start < block_len:
+                take = (slice(None),) * axis + (slice(start, block_len),)
+                chunks_pos.append(np.asarray(pos[take]))
+                chunks_stats.append({k: np.asarray(v[take]) for k, v in stats.items()})
             else:
                 jax.block_until_ready(pos)
             done = min(total, done + block_len)
@@ -179,15 +199,17 @@ def sample_nuts(
                     progress("warmup", done, config.warmup)
                 else:
                     progress("sampling", done - config.warmup, config.draws)
-            if done == config.warmup or (lo < config.warmup <= done):
+            if lo < config.warmup <= done:
                 timings["warmup_s"] = time.perf_counter() - t1
     except KeyboardInterrupt:
         interrupted = True
         if not chunks_pos:
             raise
-    timings["sample_s"] = time.perf_counter() - t1 - timings.get("warmup_s", 0.0)
-    positions_np = np.concatenate(chunks_pos, axis=1)[:, : config.draws]
-    stats_np = {k: np.concatenate([c[k] for c in chunks_stats], axis=1)[:, : config.draws] for k in chunks_stats[0]}
+    timings.setdefault("warmup_s", 0.0)
+    timings["sample_s"] = time.perf_counter() - t1 - timings["warmup_s"]
+    cut = (slice(None),) * axis + (slice(0, config.draws),)
+    positions_np = np.concatenate(chunks_pos, axis=axis)[cut]
+    stats_np = {k: np.concatenate([c[k] for c in chunks_stats], axis=axis)[cut] for k in chunks_stats[0]}
     state, adapt = carry
     return Draws(positions_np, stats_np, np.asarray(adapt.step_size), np.asarray(adapt.inverse_mass_matrix),
                  timings, interrupted)
