@@ -9,6 +9,7 @@ Positive and bounded parameters go through elementwise bijections whose log-Jaco
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
 from numpyro.distributions import constraints
+from numpyro.distributions.distribution import validation_enabled
 from numpyro.distributions.transforms import biject_to
 
 from .design import BoundDesign, PredictorDesign
@@ -166,6 +168,18 @@ class CompiledModel:
     link: Link
 
 
+def _without_validation(fn: Callable) -> Callable:
+    """NumPyro validates distribution arguments and values by default; that adds comparisons on
+    every row to the hot path. Validation is finished before lowering, so trace without it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with validation_enabled(False):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def _cast(x: np.ndarray, dtype) -> Array:
     return jnp.asarray(np.asarray(x), dtype=dtype)
 
@@ -224,15 +238,19 @@ def lower_model(
 
     def arrays_for(pred: PredictorDesign, y: np.ndarray | None, additions: dict[str, np.ndarray]) -> dict:
         """The data a log-density or predictor reads, as a pytree of arrays: training or new data,
-        centered with the training means. ``weights`` multiplies each row's log-likelihood."""
+        centered with the training means. An optional ``weights`` array multiplies each row's
+        log-likelihood (cross-validation folds set held-out rows to 0)."""
         n = pred.X.shape[0]
         data = {
             "y": _cast(np.zeros(n) if y is None else y, jdtype),
             "X": _cast(pred.X - xbar, jdtype),
-            "offset": _cast(pred.offset if pred.offset is not None else np.zeros(n), jdtype),
-            "weights": _cast(additions.get("weights", np.ones(n)), jdtype),
             "additions": {k: _cast(v, jdtype) for k, v in additions.items() if k != "weights"},
         }
+        # optional keys, present only where they do something (the traced program stays lean)
+        if pred.offset is not None:
+            data["offset"] = _cast(pred.offset, jdtype)
+        if "weights" in additions:
+            data["weights"] = _cast(additions["weights"], jdtype)
         for i, g in enumerate(pred.groups):
             data[f"codes_{i}"] = jnp.asarray(g.codes, dtype=jnp.int32)
             data[f"Z_{i}"] = _cast(g.Z, jdtype)
@@ -241,6 +259,7 @@ def lower_model(
     train = arrays_for(main, design.y, dict(design.additions))
     corr_bijector = biject_to(constraints.corr_cholesky)
 
+    @_without_validation
     def params_and_prior(flat: Array) -> tuple[dict[str, Array], Array]:
         u = layout.unpack(flat)
         lp = jnp.zeros((), flat.dtype)
@@ -291,15 +310,17 @@ def lower_model(
         return out, lp
 
     def eta_of(params: dict[str, Array], data: dict) -> Array:
-        eta = data["offset"]
+        eta = data["offset"] if "offset" in data else jnp.zeros(data["y"].shape, data["y"].dtype)
         if main.intercept:
             eta = eta + params["Intercept_centered"]
         if p:
             eta = eta + data["X"] @ params["b"]
         for g in groups:
-            rg = params[f"r_{g.index}"][data[f"codes_{g.index}"]]  # gather: (n, k)
+            r, codes = params[f"r_{g.index}"], data[f"codes_{g.index}"]
             for j in range(g.k):
-                eta = eta + (rg[:, j] if g.z_ones[j] else rg[:, j] * data[f"Z_{g.index}"][:, j])
+                # one 1-D gather per coefficient: codes are valid by construction (bind checks them)
+                rj = r[:, j].at[codes].get(mode="promise_in_bounds")
+                eta = eta + (rj if g.z_ones[j] else rj * data[f"Z_{g.index}"][:, j])
         return eta
 
     def aux_of(params: dict[str, Array], data: dict) -> dict[str, Array]:
@@ -307,14 +328,16 @@ def lower_model(
         aux.update(data["additions"])
         return aux
 
+    @_without_validation
     def pointwise_log_lik_with(flat: Array, data: dict) -> Array:
         params, _ = params_and_prior(flat)
         return family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
 
+    @_without_validation
     def log_density_with(flat: Array, data: dict) -> Array:
         params, lp = params_and_prior(flat)
         ll = family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
-        return lp + jnp.sum(data["weights"] * ll)
+        return lp + jnp.sum(data["weights"] * ll if "weights" in data else ll)
 
     def constrain(flat: Array) -> dict[str, Array]:
         return params_and_prior(flat)[0]
