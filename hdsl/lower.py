@@ -168,6 +168,38 @@ class CompiledModel:
     link: Link
 
 
+def _sufficient_statistics_apply(design: BoundDesign, family: str, link: Link, groups: list) -> bool:
+    """A Gaussian, identity-link likelihood whose rows depend on one grouping factor's effects can be
+    summed per level: Σ_i (y_i − w_iᵀθ_g)² = yᵀy − 2θᵀWᵀy + θᵀWᵀWθ. Worth it when levels hold many
+    rows compared with the width q of w (q² work per level instead of q per row)."""
+    main = design.main
+    if family != "gaussian" or link is not Link.IDENTITY or not main.groups or design.dpars:
+        return False
+    if main.offset is not None or set(design.additions) - {"weights"} or "weights" in design.additions:
+        return False
+    if len({g.name for g in main.groups}) != 1:
+        return False
+    q = int(main.intercept) + main.X.shape[1] + sum(len(g.coef_names) for g in main.groups)
+    return design.n_rows / main.groups[0].n_levels >= 4 * q
+
+
+def _gaussian_sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype) -> dict:
+    """Per-level n, yᵀy, Wᵀy, WᵀW with W = [1, X − x̄, Z of each group term] (float64 on the host)."""
+    main = design.main
+    codes = main.groups[0].codes
+    G = main.groups[0].n_levels
+    cols = ([np.ones((design.n_rows, 1))] if main.intercept else []) + [main.X - xbar] + [g.Z for g in main.groups]
+    W = np.concatenate(cols, axis=1)
+    y = design.y
+    n = np.bincount(codes, minlength=G).astype(float)
+    yy = np.bincount(codes, weights=y * y, minlength=G)
+    wy = np.zeros((G, W.shape[1]))
+    np.add.at(wy, codes, W * y[:, None])
+    ww = np.zeros((G, W.shape[1], W.shape[1]))
+    np.add.at(ww, codes, W[:, :, None] * W[:, None, :])
+    return {k: _cast(v, dtype) for k, v in {"n": n, "yy": yy, "wy": wy, "ww": ww}.items()}
+
+
 def _without_validation(fn: Callable) -> Callable:
     """NumPyro validates distribution arguments and values by default; that adds comparisons on
     every row to the hot path. Validation is finished before lowering, so trace without it."""
@@ -257,6 +289,8 @@ def lower_model(
         return data
 
     train = arrays_for(main, design.y, dict(design.additions))
+    if _sufficient_statistics_apply(design, family.name, link, groups):
+        train["suff"] = _gaussian_sufficient_statistics(design, xbar, jdtype)
     corr_bijector = biject_to(constraints.corr_cholesky)
 
     @_without_validation
@@ -333,9 +367,27 @@ def lower_model(
         params, _ = params_and_prior(flat)
         return family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
 
+    def sufficient_log_lik(params: dict[str, Array], suff: dict) -> Array:
+        """Σ_g Σ_i log N(y_i | w_iᵀθ_g, σ) from per-group sums, θ_g = [Intercept, b, r_g]."""
+        parts = []
+        G = suff["n"].shape[0]
+        if main.intercept:
+            parts.append(jnp.broadcast_to(params["Intercept_centered"], (G, 1)))
+        if p:
+            parts.append(jnp.broadcast_to(params["b"], (G, p)))
+        parts.extend(params[f"r_{g.index}"] for g in groups)
+        theta = jnp.concatenate(parts, axis=1)  # (G, q)
+        quad = jnp.einsum("gi,gij,gj->g", theta, suff["ww"], theta)
+        ss = suff["yy"] - 2.0 * jnp.sum(theta * suff["wy"], axis=1) + quad
+        sigma = params["sigma"]
+        n_total = jnp.sum(suff["n"])
+        return -0.5 * n_total * jnp.log(2.0 * jnp.pi * sigma**2) - 0.5 * jnp.sum(ss) / sigma**2
+
     @_without_validation
     def log_density_with(flat: Array, data: dict) -> Array:
         params, lp = params_and_prior(flat)
+        if "suff" in data and "weights" not in data:
+            return lp + sufficient_log_lik(params, data["suff"])
         ll = family.log_lik_eta(data["y"], eta_of(params, data), link, aux_of(params, data))
         return lp + jnp.sum(data["weights"] * ll if "weights" in data else ll)
 
