@@ -130,6 +130,12 @@ class Model:
         """Log posterior density (up to a constant) at an unconstrained point."""
         return self.compiled.log_density(jax.numpy.asarray(flat, dtype=self.dtype))
 
+    def _explain_start(self, flat: np.ndarray) -> str:
+        """Which piece of the log-density is not finite at a starting point."""
+        terms = self.compiled.log_density_terms(jax.numpy.asarray(flat, dtype=self.dtype))
+        bad = [name for name, v in terms.items() if not np.isfinite(v)]
+        return f"not finite: {', '.join(bad)}" if bad else ""
+
     def default_priors(self) -> pd.DataFrame:
         """Every valid prior target with the prior in force (brms's ``default_prior``)."""
         return self.priors.to_frame()
@@ -158,7 +164,7 @@ class Model:
                                        self.dim, self.dtype) if size <= LOG_LIK_LIMIT else None,
             }
             result = sample_nuts(self.compiled.log_density_with, self.dim, config, self.compiled.data,
-                                 dtype=self.dtype, progress=reporter)
+                                 dtype=self.dtype, progress=reporter, explain=self._explain_start)
             constrain = jobs["constrain"].result()
             ll = jobs["log_lik"].result() if jobs["log_lik"] is not None else None
         if reporter:
@@ -258,6 +264,82 @@ class Fit:
                 os.unlink(tmp)
         return path
 
+    def predict(self, newdata: pd.DataFrame | None = None, kind: Literal["mean", "linpred", "response"] = "mean",
+                draws: int | None = None, allow_new_levels: bool = False, re_formula: str | None = None,
+                seed: int = 0):
+        """Posterior predictions: a DataTree whose ``predictions`` group holds a (chain, draw, obs_id) array
+        named after the response. ``newdata`` (default: the training rows) is encoded as in training.
+
+        ``kind``: 'linpred' (the linear predictor), 'mean' (its inverse link: the family's mean parameter),
+        'response' (draws from the family). ``draws=N`` keeps N draws, evenly spaced in every chain.
+        ``allow_new_levels``: effects of group levels unseen in training are drawn, per posterior draw, from
+        the fitted population distribution (brms's ``sample_new_levels="gaussian"``); otherwise an unseen
+        level is a DataError. ``re_formula``: None keeps every group term, ``"~0"`` or ``"NA"`` none
+        (population-level predictions), ``"~ (1 | g)"`` only those listed.
+
+        >>> fit.predict(new_df, kind="response", allow_new_levels=True)   # doctest: +SKIP
+        """
+        from .predict import predict
+
+        return predict(self, newdata, kind=kind, draws=draws, allow_new_levels=allow_new_levels,
+                       re_formula=re_formula, seed=seed)
+
+    def posterior_predictive(self, seed: int = 0):
+        """Response draws at the training data, added to ``self.idata`` as the ``posterior_predictive``
+        group (returned)."""
+        from .predict import posterior_predictive
+
+        return posterior_predictive(self, seed=seed)
+
+    def log_likelihood(self, newdata: pd.DataFrame, allow_new_levels: bool = False, seed: int = 0):
+        """Pointwise log-likelihood (chain, draw, obs_id) of new data holding the response (k-fold CV)."""
+        from .predict import log_likelihood
+
+        return log_likelihood(self, newdata, allow_new_levels=allow_new_levels, seed=seed)
+
+    def loo(self, pointwise: bool = True):
+        """PSIS-LOO (``arviz_stats.loo``); warns (:class:`hdsl.ParetoKWarning`) where Pareto k > 0.7."""
+        from .compare import loo
+
+        return loo(self, pointwise=pointwise)
+
+    def waic(self):
+        """WAIC from the log_likelihood group (ArviZ 1.0 removed it): elpd_waic, p_waic, se."""
+        from .compare import waic
+
+        return waic(self)
+
+    # figures (hdsl.plots; matplotlib is the 'plots' extra): each returns a matplotlib Figure
+    def plot_trace(self, var_names: list[str] | None = None):
+        """Posterior density and trace per chain; see :func:`hdsl.plots.plot_trace`."""
+        from . import plots
+
+        return plots.plot_trace(self, var_names)
+
+    def plot_forest(self, group: str | None = None, prob: float = 0.95):
+        """Each level's coefficients ``b + r`` with intervals; see :func:`hdsl.plots.plot_forest`."""
+        from . import plots
+
+        return plots.plot_forest(self, group, prob)
+
+    def plot_group_lines(self, n_lines: int = 50, **kw):
+        """Posterior regression lines per level; see :func:`hdsl.plots.plot_group_lines`."""
+        from . import plots
+
+        return plots.plot_group_lines(self, n_lines, **kw)
+
+    def conditional_effects(self, effect: str, **kw):
+        """Population-level mean response over ``effect``; see :func:`hdsl.plots.conditional_effects`."""
+        from . import plots
+
+        return plots.conditional_effects(self, effect, **kw)
+
+    def ppc_plot(self, n_draws: int = 50, seed: int = 0):
+        """Replicated against observed response; see :func:`hdsl.plots.ppc_plot`."""
+        from . import plots
+
+        return plots.ppc_plot(self, n_draws, seed)
+
     def __repr__(self) -> str:
         return f"<hdsl.Fit of {self.spec.strip().splitlines()[0] if self.spec.strip() else '?'}>"
 
@@ -266,14 +348,25 @@ class SamplingWarning(UserWarning):
     """The sampler finished but its output should not be trusted without a look."""
 
 
-def load(path: str | os.PathLike) -> Fit:
-    """Read a :meth:`Fit.save` file back."""
+def load(path: str | os.PathLike, data: pd.DataFrame | None = None) -> Fit:
+    """Read a :meth:`Fit.save` file back. With the training ``data``, the model is rebuilt from the saved
+    spec (same encoding: levels, transforms, centering), so the loaded fit can predict."""
     import arviz as az
 
     if not Path(path).exists():
         raise HdslError(f"no such file: {path}")
     idata = az.from_netcdf(path, engine="h5netcdf")
-    return Fit(idata)
+    model = None
+    if data is not None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # dropped rows were reported when the model was fitted
+            model = Model(str(idata.attrs.get("hdsl_spec", "")), data,
+                          dtype=str(idata.attrs.get("hdsl_dtype", "")) or None)
+        used = idata.attrs.get("hdsl_rows_used")
+        if used is not None and int(used) != model.design.n_rows:
+            raise HdslError(f"the data give {model.design.n_rows} usable rows but the fit used {int(used)}",
+                            hint="pass the data the model was fitted to")
+    return Fit(idata, model=model)
 
 
 def fit(

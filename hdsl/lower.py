@@ -165,6 +165,7 @@ class CompiledModel:
     pointwise_log_lik_with: Callable[[Array, dict], Array]
     eta_from_params: Callable[[dict[str, Array], dict], Array]  # linear predictor from constrained params
     arrays_for: Callable[..., dict]  # (PredictorDesign, y or None, additions) → data pytree
+    log_density_terms: Callable[[Array], dict[str, float]]  # piece by piece, for error messages
     link: Link
 
 
@@ -294,29 +295,33 @@ def lower_model(
     corr_bijector = biject_to(constraints.corr_cholesky)
 
     @_without_validation
-    def params_and_prior(flat: Array) -> tuple[dict[str, Array], Array]:
+    def params_and_prior_terms(flat: Array) -> tuple[dict[str, Array], dict[str, Array]]:
+        """Parameters, and the log prior (Jacobians included) term by term, named as the user knows them."""
         u = layout.unpack(flat)
-        lp = jnp.zeros((), flat.dtype)
+        terms: dict[str, Array] = {}
         out: dict[str, Array] = {}
+
+        def add(name: str, value: Array) -> None:
+            terms[name] = terms[name] + value if name in terms else value
         if p:
             b, lj = b_prior.bounds.forward(u["b"])
-            lp = lp + lj + b_prior(b)
+            add("prior of b", lj + b_prior(b))
             out["b"] = b
         if main.intercept:
             centered = u["Intercept"]
             b0 = centered - (jnp.dot(xbar_j, out["b"]) if p else 0.0)
-            lp = lp + intercept_prior(jnp.reshape(b0, (1,)))
+            add("prior of Intercept", intercept_prior(jnp.reshape(b0, (1,))))
             out["b_Intercept"] = b0
             out["Intercept_centered"] = centered
         for g in groups:
             sd, lj = g.sd_prior.bounds.forward(u[f"sd_{g.index}"])
-            lp = lp + lj + g.sd_prior(sd)
+            add(f"prior of sd[{g.name}]", lj + g.sd_prior(sd))
             L = None
             if g.correlated:
                 uL = u[f"L_{g.index}"]
                 L = corr_bijector(uL)
-                lp = lp + corr_bijector.log_abs_det_jacobian(uL, L)
-                lp = lp + nd.LKJCholesky(g.k, jnp.asarray(g.lkj_eta, uL.dtype)).log_prob(L)
+                add(f"prior of cor[{g.name}]", corr_bijector.log_abs_det_jacobian(uL, L)
+                    + nd.LKJCholesky(g.k, jnp.asarray(g.lkj_eta, uL.dtype)).log_prob(L))
                 out[f"L_{g.index}"] = L
             if g.centered:
                 # the level's whole coefficient, centered on the population coefficient it varies around
@@ -326,22 +331,27 @@ def lower_model(
                 m = jnp.where(g.pop_index >= 0, pop[np.maximum(g.pop_index, 0)], 0.0)
                 r = beta - m
                 if L is None:
-                    lp = lp + jnp.sum(nd.Normal(jnp.zeros((), r.dtype), sd).log_prob(r))
+                    add(f"group effects of {g.name}", jnp.sum(nd.Normal(jnp.zeros((), r.dtype), sd).log_prob(r)))
                 else:
-                    lp = lp + jnp.sum(nd.MultivariateNormal(jnp.zeros(g.k, r.dtype),
-                                                            scale_tril=sd[:, None] * L).log_prob(r))
+                    add(f"group effects of {g.name}", jnp.sum(nd.MultivariateNormal(
+                        jnp.zeros(g.k, r.dtype), scale_tril=sd[:, None] * L).log_prob(r)))
             else:
                 z = u[f"z_{g.index}"]
-                lp = lp + jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z))
+                add(f"group effects of {g.name}",
+                    jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z)))
                 r = (z @ L.T) * sd if L is not None else z * sd
                 out[f"z_{g.index}"] = z
             out[f"sd_{g.index}"] = sd
             out[f"r_{g.index}"] = r
         for a in family.aux:
             val, lj = aux_priors[a.name].bounds.forward(jnp.reshape(u[a.name], (1,)))
-            lp = lp + lj + aux_priors[a.name](val)
+            add(f"prior of {a.name}", lj + aux_priors[a.name](val))
             out[a.name] = val[0]
-        return out, lp
+        return out, terms
+
+    def params_and_prior(flat: Array) -> tuple[dict[str, Array], Array]:
+        out, terms = params_and_prior_terms(flat)
+        return out, sum(terms.values(), jnp.zeros((), flat.dtype))
 
     def eta_of(params: dict[str, Array], data: dict) -> Array:
         eta = data["offset"] if "offset" in data else jnp.zeros(data["y"].shape, data["y"].dtype)
@@ -394,6 +404,13 @@ def lower_model(
     def constrain(flat: Array) -> dict[str, Array]:
         return params_and_prior(flat)[0]
 
+    def log_density_terms(flat: Array) -> dict[str, float]:
+        """Each piece of the log-density at one point, to say which one is not finite."""
+        params, terms = params_and_prior_terms(flat)
+        terms = dict(terms)
+        terms["likelihood"] = jnp.sum(pointwise_log_lik_with(flat, train))
+        return {k: float(v) for k, v in terms.items()}
+
     def unconstrain(values: dict[str, np.ndarray]) -> np.ndarray:
         """Inverse of ``constrain`` from b_Intercept, b, sd_i, z_i, L_i and the family parameters."""
         parts: dict[str, np.ndarray] = {}
@@ -427,6 +444,7 @@ def lower_model(
         log_density_with=log_density_with,
         pointwise_log_lik_with=pointwise_log_lik_with,
         eta_from_params=eta_of,
+        log_density_terms=log_density_terms,
         arrays_for=arrays_for,
         link=link,
     )

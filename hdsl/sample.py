@@ -65,13 +65,18 @@ class Draws:
     interrupted: bool = False
 
 
-def _choose_initial(candidates: np.ndarray, log_densities: np.ndarray) -> np.ndarray:
-    """First candidate per chain with a finite log-density; a clear error where none is."""
+def _choose_initial(
+    candidates: np.ndarray, log_densities: np.ndarray, explain: Callable[[np.ndarray], str] | None = None
+) -> np.ndarray:
+    """First candidate per chain with a finite log-density; a clear error where none is, naming the
+    part of the model at fault when ``explain`` can tell."""
     ok = np.isfinite(log_densities)
     if not ok.any(axis=1).all():
         bad = int(np.argmin(ok.any(axis=1)))
+        culprit = explain(candidates[bad, 0]) if explain is not None else ""
         raise SamplingError(
-            f"chain {bad}: no finite log-density at {INIT_TRIES} random starting points; the model cannot start",
+            f"the model cannot start: no finite log-density at {INIT_TRIES} random starting points"
+            + (f"; {culprit}" if culprit else ""),
             hint="check the priors and the data scale (a response in the millions needs a matching prior)",
         )
     first = ok.argmax(axis=1)
@@ -97,6 +102,7 @@ def sample_nuts(
     batch: int | None = None,
     dtype=jnp.float64,
     progress: ProgressFn | None = None,
+    explain: Callable[[np.ndarray], str] | None = None,
 ) -> Draws:
     """Warmup and sampling for all chains in one compiled program, run block by block.
 
@@ -169,7 +175,8 @@ def sample_nuts(
     timings["compile_s"] = time.perf_counter() - t0
     cand = np.asarray(candidates)
     lp0 = np.asarray(init_eval(candidates, data))
-    chosen = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES)).reshape(lead + (dim,))
+    chosen = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES),
+                             explain).reshape(lead + (dim,))
     carry = jax.jit(init_all)(jnp.asarray(chosen), data)
 
     t1 = time.perf_counter()

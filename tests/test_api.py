@@ -128,3 +128,11 @@ def test_cli_reports_errors_without_traceback(tmp_path, corr_data, capsys):
     assert main(["fit", str(spec), "--data", str(data), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "unknown column 'xx'" in err and "did you mean 'x'" in err and "Traceback" not in err
+
+
+def test_model_that_cannot_start_names_the_term():
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"y": rng.normal(1e9, 1, 60), "x": rng.normal(size=60), "g": np.repeat(list("abc"), 20)})
+    spec = "y ~ x + (1|g)\nprior: Intercept ~ normal(0, 1)\nprior: sigma ~ uniform(0, 1e-200)"
+    with pytest.raises(hdsl.SamplingError, match="cannot start.*not finite: likelihood"):
+        hdsl.fit(spec, df, chains=2, warmup=10, draws=10, progress=False)
