@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .coding import brms_name, contrast_columns
-from .errors import DataError
+from .errors import DataError, FormulaError
 from .families import get_family
 from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
 from .terms import (
@@ -199,7 +199,11 @@ def _level_labels(data: pd.DataFrame, group: tuple[str, ...]) -> pd.Series:
     return out
 
 
-def _bind_group(term: GroupTerm, data: pd.DataFrame, state: dict[str, Any]) -> GroupDesign:
+def _bind_group(
+    term: GroupTerm, data: pd.DataFrame, state: dict[str, Any], allow_new_levels: bool = False
+) -> GroupDesign:
+    """``allow_new_levels``: levels unseen in training are appended after the training ones (codes
+    ≥ the training count, in natural order) instead of raising; the training state is not changed."""
     labels = _level_labels(data, term.group)
     key = f"levels:{term.group_label}"
     if key in state:
@@ -208,12 +212,22 @@ def _bind_group(term: GroupTerm, data: pd.DataFrame, state: dict[str, Any]) -> G
         levels = tuple(sorted(labels.unique(), key=_natural_key))
         state[key] = levels
         _warn_if_not_grouping(term, data, len(levels))
+        if len(levels) < 2:
+            raise DataError(f"grouping factor '{term.group_label}' has only one level ('{levels[0]}') in the data; "
+                            "a group term needs at least 2 levels to estimate their spread",
+                            column=term.group_label, hint=f"drop the group term (1 | {term.group_label})")
     lookup = {lv: i for i, lv in enumerate(levels)}
     codes = labels.map(lookup)
+    if codes.isna().any() and allow_new_levels:
+        levels = levels + tuple(sorted(labels[codes.isna()].unique(), key=_natural_key))
+        lookup = {lv: i for i, lv in enumerate(levels)}
+        codes = labels.map(lookup)
     if codes.isna().any():
         unseen = labels[codes.isna()].iloc[0]
         raise DataError(f"level '{unseen}' of '{term.group_label}' was not in the training data",
-                        column=term.group_label)
+                        column=term.group_label,
+                        hint="pass allow_new_levels=True to draw its effects from the fitted population "
+                             "distribution")
     Z, names = _bind_terms(term.terms, term.intercept, data, state)
     if term.intercept:
         Z = np.concatenate([np.ones((len(data), 1)), Z], axis=1)
@@ -241,11 +255,14 @@ def _natural_key(label: str):
         return (1, 0.0, label)
 
 
-def bind_predictor(pred: LinearPredictor, data: pd.DataFrame, state: dict[str, Any]) -> PredictorDesign:
-    """Columns of one linear predictor; ``state`` is read if filled (new data) or filled (training)."""
+def bind_predictor(
+    pred: LinearPredictor, data: pd.DataFrame, state: dict[str, Any], *, allow_new_levels: bool = False
+) -> PredictorDesign:
+    """Columns of one linear predictor; ``state`` is read if filled (new data) or filled (training).
+    ``allow_new_levels`` (new data only) codes unseen group levels after the training ones."""
     X, names = _bind_terms(pred.terms, pred.intercept, data, state)
     _check_unique(names, "the population-level design")
-    groups = tuple(_bind_group(g, data, state) for g in pred.groups)
+    groups = tuple(_bind_group(g, data, state, allow_new_levels) for g in pred.groups)
     offset = None
     if pred.offsets:
         offset = np.zeros(len(data))
@@ -254,10 +271,49 @@ def bind_predictor(pred: LinearPredictor, data: pd.DataFrame, state: dict[str, A
     return PredictorDesign(pred.intercept, X, names, groups, offset, state)
 
 
+def _check_response_not_predictor(spec: ModelSpec, names: list) -> None:
+    """The response column may not reappear on the right-hand side (lme4 would fit y ~ y)."""
+    response = {n.name for n in columns_used(spec.response.factor.expr)}
+    lhs = {id(n) for n in columns_used(spec.response.factor.expr)}
+    for n in names:
+        if n.name in response and id(n) not in lhs:
+            raise FormulaError(f"the response '{n.name}' is also used as a predictor", position=n.pos,
+                               text=spec.text, hint=f"remove '{n.name}' from the right-hand side")
+
+
+def _check_not_mixed(data: pd.DataFrame, column: str) -> None:
+    """A text column whose values are nearly all numbers is a numeric column with a typo, not categories."""
+    col = data[column]
+    if col.dtype != object:
+        return
+    numeric = pd.to_numeric(col, errors="coerce")
+    bad = numeric.isna() & col.notna()
+    if bad.any() and (~bad).sum() >= max(2, 0.8 * len(col)):
+        row = bad.index[bad.to_numpy()][0]
+        raise DataError(f"column '{column}' holds numbers and text: row {row!r} holds {col[row]!r}",
+                        column=column, row=row,
+                        hint=f"fix that value, or make '{column}' categorical on purpose with C({column})")
+
+
+def _with_row_label(exc: DataError, index: pd.Index) -> DataError:
+    """A family check counts rows from 0 in the rows used; name the row by the caller's index label."""
+    if not isinstance(exc.row, int | np.integer) or index[exc.row] == exc.row:
+        return exc
+    label = index[exc.row]
+    message = exc.message.replace(f"row {exc.row} holds", f"row {label!r} holds")
+    return DataError(message, column=exc.column, row=label, hint=exc.hint)
+
+
 def bind_design(
     spec: ModelSpec, data: pd.DataFrame, *, na_action: Literal["drop", "error"] = "drop"
 ) -> BoundDesign:
     """Bind the model to data. Raises DataError naming the column at fault."""
+    if isinstance(data, Mapping) and not isinstance(data, pd.DataFrame):
+        lengths = {str(k): len(v) for k, v in data.items() if hasattr(v, "__len__") and not isinstance(v, str)}
+        if len(set(lengths.values())) > 1:
+            listed = ", ".join(f"'{k}' has {n}" for k, n in lengths.items())
+            raise DataError(f"the data columns have different lengths: {listed}",
+                            column=max(lengths, key=lambda k: lengths[k] != max(lengths.values())))
     if not isinstance(data, pd.DataFrame):
         try:
             data = pd.DataFrame(data)
@@ -291,13 +347,26 @@ def bind_design(
         warnings.warn(f"dropped {n_dropped} of {len(data)} rows with missing values in {', '.join(cols)}",
                       MissingRowsWarning, stacklevel=3)
         data = data.loc[~missing]
+    _check_response_not_predictor(spec, names)
+    for c in used:
+        _check_not_mixed(data, c)
     family = get_family(spec.family.name)
     y_cols = evaluate_factor(spec.response.factor, data)
     y = y_cols.values[:, 0]
-    family.check_response(y, spec.response.label)
+    try:
+        family.check_response(y, spec.response.label)
+    except DataError as exc:
+        raise _with_row_label(exc, data.index) from None
     state: dict[str, Any] = {}
     main = bind_predictor(spec.predictor, data, state)
     dpars = tuple((name, bind_predictor(p, data, state)) for name, p in spec.dpars)
     additions = {name: evaluate_factor(f, data).values[:, 0] for name, f in spec.response.additions}
     family.check_additions(y, additions, spec.response.label)
+    if "weights" in additions:
+        w = additions["weights"]
+        bad = ~np.isfinite(w) | (w < 0)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise DataError(f"weights must be finite and non-negative; row {data.index[row]!r} holds {w[row]!r}",
+                            column=dict(spec.response.additions)["weights"].label)
     return BoundDesign(spec, y, main, dpars, additions, len(data), n_dropped, data.index.to_numpy())

@@ -243,13 +243,31 @@ def _predictor(rhs: s.Expr, text: str) -> LinearPredictor:
     return LinearPredictor(intercept, tuple(terms), tuple(exp.groups), tuple(exp.offsets))
 
 
-def _response(line: s.FormulaLine, text: str) -> Response:
+#: brms addition terms hdsl understands, and which families take them ("*" = all)
+ADDITION_TERMS: dict[str, tuple[str, ...]] = {
+    "weights": ("*",),
+    "trials": ("binomial",),
+}
+
+
+def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
     resp = line.response
     if isinstance(resp, s.Paren):
         resp = resp.inner
     if isinstance(resp, s.Group | s.ListExpr | s.Number):
         raise FormulaError(f"'{unparse(resp)}' cannot be a response", position=line.pos, text=text)
     additions: list[tuple[str, Factor]] = []
+    if isinstance(resp, s.Call) and resp.func == "cbind":
+        # lme4's cbind(successes, failures): binomial with trials = successes + failures
+        if len(resp.args) != 2:
+            raise FormulaError("cbind() takes two columns: cbind(successes, failures)", position=resp.pos, text=text)
+        if family_name != "binomial":
+            raise FormulaError(f"cbind(successes, failures) is a binomial response; add 'family: binomial' "
+                               f"(the family is {family_name})", position=resp.pos, text=text)
+        successes, failures = resp.args
+        total = s.BinOp("+", successes, failures, pos=resp.pos)
+        additions.append(("trials", Factor(unparse(total), total)))
+        resp = successes
     if line.addition is not None:
         for term in _split_plus(line.addition):
             if not isinstance(term, s.Call) or len(term.args) < 1:
@@ -258,6 +276,16 @@ def _response(line: s.FormulaLine, text: str) -> Response:
                     position=getattr(term, "pos", line.pos),
                     text=text,
                 )
+            families = ADDITION_TERMS.get(term.func)
+            if families is None:
+                raise FormulaError(
+                    f"unknown addition term '{term.func}'{did_you_mean(term.func, ADDITION_TERMS)}; "
+                    f"known: {', '.join(ADDITION_TERMS)}", position=term.pos, text=text)
+            if "*" not in families and family_name not in families:
+                raise FormulaError(f"{term.func}() applies to the {', '.join(families)} family, not {family_name}",
+                                   position=term.pos, text=text)
+            if any(name == term.func for name, _ in additions):
+                raise FormulaError(f"{term.func}() is given twice", position=term.pos, text=text)
             additions.append((term.func, Factor(unparse(term.args[0]), term.args[0])))
     return Response(Factor(unparse(resp), resp), tuple(additions))
 
@@ -450,7 +478,7 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     family = get_family(family_spec.name)
     aux_names = tuple(a.name for a in family.aux)
     main, *rest = tree.formulas
-    response = _response(main, text)
+    response = _response(main, text, family.name)
     predictor = _predictor(main.rhs, text)
     dpars: list[tuple[str, LinearPredictor]] = []
     for line in rest:
