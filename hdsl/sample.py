@@ -83,6 +83,16 @@ def _choose_initial(
     return candidates[np.arange(candidates.shape[0]), first]
 
 
+def _chain_sharding(leading: int):
+    """Chains (or folds) split across all devices when there are several and they divide evenly:
+    XLA partitions the vmapped program, each device running its share. One device: no sharding."""
+    devices = jax.devices()
+    if len(devices) < 2 or leading % len(devices):
+        return None
+    mesh = jax.sharding.Mesh(np.array(devices), ("chains",))
+    return jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("chains"))
+
+
 def _block_length(warmup: int, draws: int, blocks: int) -> int:
     """Steps per block: a divisor of both phases near (warmup + draws) / blocks, so no step is wasted."""
     total = warmup + draws
@@ -161,6 +171,7 @@ def sample_nuts(
     block_all = over_chains(block_one, 2, shared=1)
     eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
 
+    spread = _chain_sharding(lead[0])
     t0 = time.perf_counter()
     candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-config.init_radius,
                                     maxval=config.init_radius)
@@ -170,14 +181,15 @@ def sample_nuts(
     # XLA compiles off the GIL: the small programs compile while the big one does
     with ThreadPoolExecutor(2) as pool:
         init_job = pool.submit(lambda: jax.jit(eval_all).lower(candidates, data).compile())
-        block = jax.jit(block_all).lower(keys_shape, carry_shape, sched_shape, data).compile()
+        block = (jax.jit(block_all, in_shardings=(spread, spread, None, None), out_shardings=(spread, spread))
+                 .lower(keys_shape, carry_shape, sched_shape, data).compile())
         init_eval = init_job.result()
     timings["compile_s"] = time.perf_counter() - t0
     cand = np.asarray(candidates)
     lp0 = np.asarray(init_eval(candidates, data))
     chosen = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES),
                              explain).reshape(lead + (dim,))
-    carry = jax.jit(init_all)(jnp.asarray(chosen), data)
+    carry = jax.jit(init_all, out_shardings=spread)(jnp.asarray(chosen), data)
 
     t1 = time.perf_counter()
     chunks_pos: list[np.ndarray] = []
