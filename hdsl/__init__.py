@@ -5,6 +5,9 @@
 """
 
 from .api import Fit, Model, default_dtype, fit, load
+from .cache import enable_compilation_cache, enable_compilation_cache_from_env
+from .compare import ParetoKWarning, WaicWarning, compare
+from .crossval import CVResult, cross_validate
 from .errors import (
     DataError,
     FamilyError,
@@ -17,12 +20,20 @@ from .errors import (
 
 __version__ = "0.1.0"
 
+enable_compilation_cache_from_env()  # opt-in: only when HDSL_CACHE_DIR is set
+
 __all__ = [
     "fit",
     "Model",
     "Fit",
     "load",
     "default_dtype",
+    "enable_compilation_cache",
+    "compare",
+    "cross_validate",
+    "CVResult",
+    "ParetoKWarning",
+    "WaicWarning",
     "HdslError",
     "SpecSyntaxError",
     "FormulaError",

@@ -211,8 +211,11 @@ class Fit:
         return int(self.idata.attrs.get("hdsl_rows_dropped", 0))
 
     def summary(self, prob: float = 0.95) -> pd.DataFrame:
-        """One row per parameter (brms names), group effects as ``r_g[level,coef]``."""
-        return summarize(self.idata, self.parameter_names, prob)
+        """One row per parameter (brms names), group effects as ``r_g[level,coef]``; ``.attrs["rows_dropped"]``
+        counts the rows dropped for missing values."""
+        out = summarize(self.idata, self.parameter_names, prob)
+        out.attrs["rows_dropped"] = self.n_dropped
+        return out
 
     def diagnostics(self) -> dict[str, float]:
         """Sampler health: divergences, tree-depth hits, worst r_hat and ESS, lowest E-BFMI."""

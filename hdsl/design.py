@@ -271,14 +271,18 @@ def bind_predictor(
     return PredictorDesign(pred.intercept, X, names, groups, offset, state)
 
 
-def _check_response_not_predictor(spec: ModelSpec, names: list) -> None:
-    """The response column may not reappear on the right-hand side (lme4 would fit y ~ y)."""
-    response = {n.name for n in columns_used(spec.response.factor.expr)}
-    lhs = {id(n) for n in columns_used(spec.response.factor.expr)}
-    for n in names:
-        if n.name in response and id(n) not in lhs:
-            raise FormulaError(f"the response '{n.name}' is also used as a predictor", position=n.pos,
-                               text=spec.text, hint=f"remove '{n.name}' from the right-hand side")
+def _check_response_not_predictor(spec: ModelSpec) -> None:
+    """The response column may not reappear as a term on the right-hand side (lme4 would fit y ~ y)."""
+    from .syntax import Name
+
+    if not isinstance(spec.response.factor.expr, Name):
+        return
+    response = spec.response.factor.expr.name
+    for p in [spec.predictor] + [p for _, p in spec.dpars]:
+        for f in (f for t in p.terms for f in t.factors):
+            if isinstance(f.expr, Name) and f.expr.name == response:
+                raise FormulaError(f"the response '{response}' is also used as a predictor", position=f.expr.pos,
+                                   text=spec.text, hint=f"remove '{response}' from the right-hand side")
 
 
 def _check_not_mixed(data: pd.DataFrame, column: str) -> None:
@@ -347,7 +351,7 @@ def bind_design(
         warnings.warn(f"dropped {n_dropped} of {len(data)} rows with missing values in {', '.join(cols)}",
                       MissingRowsWarning, stacklevel=3)
         data = data.loc[~missing]
-    _check_response_not_predictor(spec, names)
+    _check_response_not_predictor(spec)
     for c in used:
         _check_not_mixed(data, c)
     family = get_family(spec.family.name)

@@ -75,3 +75,13 @@ def corr_fit(corr_data):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return hdsl.fit(CORR_SPEC, corr_data, chains=4, warmup=500, draws=500, seed=3, progress=False)
+
+
+@pytest.fixture(scope="session")
+def corr_fit_no_slope(corr_data):
+    """A clearly worse model of corr_data (no x at all), small: for model comparison."""
+    import hdsl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return hdsl.fit("y ~ 1 + (1 | g)", corr_data, chains=2, warmup=300, draws=300, seed=4, progress=False)

@@ -1,0 +1,335 @@
+"""Predictions from a posterior: the linear predictor, the mean and response draws, for the training data
+or new data encoded exactly as in training (factor levels, transforms, centering), with or without the
+group-level effects, and new group levels drawn from the fitted population distribution (brms's
+``sample_new_levels = "gaussian"``).
+
+Everything is computed from the constrained posterior draws stored in the ArviZ object (not from the
+sampler's unconstrained positions), so a fit read back with ``hdsl.load(path, data=df)`` predicts the same
+as the original. The per-draw linear predictor is the compiled model's own ``eta_from_params``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Literal
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .coding import brms_name
+from .design import GroupDesign, PredictorDesign, bind_predictor
+from .errors import DataError, HdslError
+from .expand import expand_spec
+from .families import get_family
+from .parse import parse_spec
+from .results import parameter_names
+from .terms import columns_used, evaluate_factor
+
+if TYPE_CHECKING:
+    from .api import Fit, Model
+
+__all__ = ["predict", "posterior_predictive", "log_likelihood", "draw_index"]
+
+Kind = Literal["mean", "linpred", "response"]
+KINDS = ("mean", "linpred", "response")
+OBS_DIM = "obs_id"
+
+
+def _model_of(fit: Fit) -> Model:
+    if fit.model is None:
+        raise HdslError("this fit has no model attached (it was loaded without its data), so it cannot encode "
+                        "data for predictions",
+                        hint="load it with hdsl.load(path, data=training_df) to rebuild the model")
+    return fit.model
+
+
+def draw_index(n_chains: int, n_draws: int, draws: int | None) -> np.ndarray:
+    """Indices of the draws kept in every chain: all, or about ``draws / n_chains`` evenly spaced per chain
+    (exactly ``draws`` in total when it is a multiple of the number of chains)."""
+    if draws is None or draws >= n_chains * n_draws:
+        return np.arange(n_draws)
+    if draws < 1:
+        raise HdslError(f"draws must be a positive number, got {draws}")
+    per_chain = -(-int(draws) // n_chains)
+    return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
+
+
+def _centering(model: Model) -> np.ndarray:
+    """The training means the compiled model subtracts from the population-level columns."""
+    X = model.design.main.X
+    if X.shape[1] == 0:
+        return np.zeros(0)
+    return np.mean(X - np.asarray(model.compiled.data["X"], dtype=float), axis=0)
+
+
+def posterior_params(model: Model, posterior: xr.Dataset) -> dict[str, np.ndarray]:
+    """The compiled model's parameter dict, one row per draw (draws flattened over chains), rebuilt from
+    the named posterior variables: b_Intercept, b, Intercept_centered, sd_i, L_i (correlated terms), r_i
+    and the family's parameters."""
+    design = model.design
+    main = design.main
+    missing = [n for n in parameter_names(design) if n not in posterior.data_vars]
+    if missing:
+        raise HdslError(f"the posterior does not match this model: missing {', '.join(missing)}",
+                        hint="load the fit with the spec and data it was fitted to")
+
+    def flat(name: str) -> np.ndarray:
+        v = posterior[name].transpose("chain", "draw", ...).values
+        return np.asarray(v, dtype=float).reshape((-1,) + v.shape[2:])
+
+    out: dict[str, np.ndarray] = {}
+    b = np.stack([flat(f"b_{c}") for c in main.coef_names], axis=-1) if main.coef_names else None
+    if b is not None:
+        out["b"] = b
+    if main.intercept:
+        out["b_Intercept"] = flat("b_Intercept")
+        out["Intercept_centered"] = out["b_Intercept"] + (b @ _centering(model) if b is not None else 0.0)
+    seen: dict[str, int] = {}
+    for i, g in enumerate(main.groups):
+        start = seen.get(g.name, 0)
+        k = len(g.coef_names)
+        seen[g.name] = start + k
+        r = posterior[f"r_{g.name}"]
+        levels = [str(v) for v in r[g.name].values]
+        if tuple(levels) != tuple(g.levels):
+            raise HdslError(f"the levels of '{g.name}' in the posterior differ from those in the data",
+                            hint="load the fit with the data it was fitted to")
+        out[f"r_{i}"] = flat(f"r_{g.name}")[..., start:start + k]
+        out[f"sd_{i}"] = np.stack([flat(f"sd_{g.name}__{c}") for c in g.coef_names], axis=-1)
+        if g.term.correlated and k > 1:
+            n = out[f"sd_{i}"].shape[0]
+            C = np.broadcast_to(np.eye(k), (n, k, k)).copy()
+            for bb in range(k):
+                for a in range(bb):
+                    C[:, a, bb] = C[:, bb, a] = flat(f"cor_{g.name}__{g.coef_names[a]}__{g.coef_names[bb]}")
+            out[f"L_{i}"] = np.linalg.cholesky(C)
+    for a in get_family(design.spec.family.name).aux:
+        out[a.name] = flat(a.name)
+    return out
+
+
+def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None) -> list[np.ndarray]:
+    """Per group term, which of its coefficients enter the prediction (``re_formula`` as in brms)."""
+    groups = model.design.main.groups
+    if re_formula is None:
+        return [np.ones(len(g.coef_names), bool) for g in groups]
+    text = str(re_formula).strip()
+    rhs = text[1:].strip() if text.startswith("~") else text
+    if text.upper() == "NA" or rhs in ("0", "-1", "1", "1 + 0", "0 + 1"):
+        return [np.zeros(len(g.coef_names), bool) for g in groups]
+    try:
+        wanted = expand_spec(parse_spec(f"hdsl_response__ ~ {rhs}")).predictor.groups
+    except HdslError as exc:
+        raise HdslError(f"cannot read re_formula {re_formula!r}: {exc.message}",
+                        hint="write e.g. '~ (1 | g)', or '~0' for no group-level effects") from None
+    names = {g.name for g in groups}
+    masks = [np.zeros(len(g.coef_names), bool) for g in groups]
+    for term in wanted:
+        if term.group_label not in names:
+            raise HdslError(f"re_formula names the grouping factor '{term.group_label}', which is not in the "
+                            f"model; its grouping factors are: {', '.join(sorted(names))}")
+        members = [i for i, g in enumerate(groups) if g.name == term.group_label]
+        coefs = {brms_name(c) for c in term.coef_labels}
+        if newdata is not None and term.terms:
+            # bind the term to learn its coefficient names (a categorical term has one per level)
+            stub = dataclasses.replace(model.spec.predictor, intercept=False, terms=(), groups=(term,), offsets=())
+            bound = bind_predictor(stub, newdata, dict(model.design.main.factor_state), allow_new_levels=True)
+            coefs = set(bound.groups[0].coef_names)
+        found: set[str] = set()
+        for i in members:
+            hit = np.array([c in coefs for c in groups[i].coef_names])
+            masks[i] |= hit
+            found |= {c for c, h in zip(groups[i].coef_names, hit, strict=True) if h}
+        if coefs - found:
+            have = [c for i in members for c in groups[i].coef_names]
+            raise HdslError(f"re_formula asks for {', '.join(sorted(coefs - found))} varying by "
+                            f"'{term.group_label}', which the model does not have; it has: {', '.join(have)}")
+    return masks
+
+
+def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[bool]) -> None:
+    pred = model.spec.predictor
+    factors = [f for t in pred.terms for f in t.factors] + list(pred.offsets)
+    cols = [n.name for f in factors for n in columns_used(f.expr)]
+    for g, keep in zip(pred.groups, kept, strict=True):
+        if keep:
+            cols += [n.name for t in g.terms for f in t.factors for n in columns_used(f.expr)] + list(g.group)
+    for c in dict.fromkeys(cols):
+        if c not in newdata.columns:
+            raise DataError(f"newdata has no column '{c}', which the model needs", column=c)
+        if newdata[c].isna().any():
+            row = newdata.index[newdata[c].isna().to_numpy()][0]
+            raise DataError(f"column '{c}' of newdata has a missing value (first at row {row!r}); predictions "
+                            "need every row complete", column=c)
+
+
+def _additions(model: Model, data: pd.DataFrame, required: bool) -> dict[str, np.ndarray]:
+    out: dict[str, np.ndarray] = {}
+    for name, f in model.spec.response.additions:
+        try:
+            out[name] = evaluate_factor(f, data).values[:, 0]
+        except (KeyError, HdslError):
+            if required:
+                raise DataError(f"newdata needs '{f.label}' (the {name} of the response) for this "
+                                "prediction", column=f.label) from None
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class _Bound:
+    pred: PredictorDesign
+    additions: dict[str, np.ndarray]
+    masks: list[np.ndarray]
+    y: np.ndarray | None
+
+
+def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
+          need_response: bool, need_additions: bool) -> _Bound:
+    design = model.design
+    masks = _re_masks(model, re_formula, newdata)
+    if newdata is None:
+        return _Bound(design.main, {k: v for k, v in design.additions.items() if k != "weights"}, masks,
+                      design.y if need_response else None)
+    if not isinstance(newdata, pd.DataFrame):
+        newdata = pd.DataFrame(newdata)
+    if len(newdata) == 0:
+        raise DataError("newdata is empty")
+    kept = [bool(m.any()) for m in masks]
+    _check_columns(model, newdata, kept)
+    spec_pred = model.spec.predictor
+    sub = dataclasses.replace(spec_pred, groups=tuple(g for g, k in zip(spec_pred.groups, kept, strict=True) if k))
+    bound = bind_predictor(sub, newdata, dict(design.main.factor_state), allow_new_levels=True)
+    n = len(newdata)
+    groups: list[GroupDesign] = []
+    it = iter(bound.groups)
+    for g, keep in zip(design.main.groups, kept, strict=True):
+        if not keep:
+            groups.append(GroupDesign(g.term, g.levels, np.zeros(n, np.int32), np.zeros((n, len(g.coef_names))),
+                                      g.coef_names))
+            continue
+        ng = next(it)
+        if ng.n_levels > g.n_levels and not allow_new_levels:
+            new = ng.levels[g.n_levels]
+            raise DataError(f"level '{new}' of grouping factor '{g.name}' was not in the training data",
+                            column=g.name,
+                            hint="pass allow_new_levels=True to draw its effects from the fitted population "
+                                 "distribution, or re_formula='~0' to leave the group-level effects out")
+        groups.append(ng)
+    pred = dataclasses.replace(bound, groups=tuple(groups))
+    y = None
+    if need_response:
+        label = model.spec.response.label
+        try:
+            y = evaluate_factor(model.spec.response.factor, newdata).values[:, 0]
+        except (KeyError, HdslError):
+            raise DataError(f"newdata needs the response '{label}' for the log-likelihood", column=label) from None
+        get_family(model.spec.family.name).check_response(y, label)
+    return _Bound(pred, _additions(model, newdata, need_additions), masks, y)
+
+
+def _effects_with_new_levels(model: Model, params: dict[str, np.ndarray], bound: _Bound,
+                             key: jax.Array) -> dict[str, np.ndarray]:
+    """Mask the left-out coefficients and append, per draw, effects for new levels drawn from the
+    population distribution: r_new = z · Lᵀ · diag(sd), z ~ N(0, I) (the lowering's convention)."""
+    out = dict(params)
+    for i, (g_train, g_new) in enumerate(zip(model.design.main.groups, bound.pred.groups, strict=True)):
+        r = params[f"r_{i}"]
+        n_new = g_new.n_levels - g_train.n_levels
+        if n_new > 0:
+            z = np.asarray(jax.random.normal(jax.random.fold_in(key, i), (r.shape[0], n_new, r.shape[2])),
+                           dtype=float)
+            if f"L_{i}" in params:
+                z = np.einsum("snj,skj->snk", z, params[f"L_{i}"])
+            r = np.concatenate([r, z * params[f"sd_{i}"][:, None, :]], axis=1)
+        out[f"r_{i}"] = r * bound.masks[i]
+    return out
+
+
+def _per_draw(model: Model, params: dict[str, np.ndarray], data: dict, kind: str, key: jax.Array) -> np.ndarray:
+    compiled = model.compiled
+    family = get_family(model.spec.family.name)
+    aux_names = [a.name for a in family.aux]
+    keys = [k for k in ("Intercept_centered", "b") if k in params]
+    keys += [f"r_{i}" for i in range(len(model.design.main.groups))] + aux_names
+    tree = {k: jnp.asarray(params[k], dtype=compiled.dtype) for k in keys}
+    n = tree[keys[0]].shape[0] if keys else 0
+
+    def one(p, k):
+        eta = compiled.eta_from_params(p, data)
+        if kind == "linpred":
+            return eta
+        if kind == "loglik":
+            aux = {a: p[a] for a in aux_names} | dict(data["additions"])
+            return family.log_lik_eta(data["y"], eta, compiled.link, aux)
+        mu = compiled.link.inverse(eta)
+        if kind == "mean":
+            return mu
+        aux = {a: p[a] for a in aux_names} | dict(data["additions"])
+        return family.sample(k, mu, aux)
+
+    return np.asarray(jax.jit(jax.vmap(one))(tree, jax.random.split(key, n)))
+
+
+def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: bool, re_formula,
+             seed: int) -> tuple[np.ndarray, np.ndarray]:
+    model = _model_of(fit)
+    posterior = fit.idata["posterior"].to_dataset()
+    idx = draw_index(posterior.sizes["chain"], posterior.sizes["draw"], draws)
+    posterior = posterior.isel(draw=idx)
+    need_y = kind == "loglik"
+    bound = _bind(model, newdata, re_formula, allow_new_levels, need_response=need_y,
+                  need_additions=kind in ("response", "loglik"))
+    key = jax.random.key(seed)
+    k_levels, k_draws = jax.random.split(key)
+    params = _effects_with_new_levels(model, posterior_params(model, posterior), bound, k_levels)
+    data = model.compiled.arrays_for(bound.pred, bound.y, bound.additions)
+    values = _per_draw(model, params, data, kind, k_draws)
+    chains = posterior.sizes["chain"]
+    return values.reshape(chains, len(idx), -1), posterior["draw"].values
+
+
+def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, attrs: dict):
+    coords = {OBS_DIM: np.arange(values.shape[-1]), "draw": draw_coord}
+    dims = {name: [OBS_DIM]}
+    tree = az.from_dict({group: {name: values}}, dims=dims, coords=coords, pred_dims=dims, pred_coords=coords)
+    tree.attrs.update(attrs)
+    return tree
+
+
+def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: Kind = "mean", draws: int | None = None,
+            allow_new_levels: bool = False, re_formula: str | None = None, seed: int = 0):
+    """Posterior predictions as a DataTree with a ``predictions`` group: the response's name holding a
+    (chain, draw, obs_id) array. See :meth:`hdsl.Fit.predict`."""
+    if kind not in KINDS:
+        raise HdslError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    values, draw_coord = _compute(fit, newdata, kind, draws, allow_new_levels, re_formula, seed)
+    name = _model_of(fit).spec.response.label
+    attrs = {"hdsl_kind": kind, "hdsl_re_formula": "all" if re_formula is None else str(re_formula),
+             "hdsl_seed": int(seed)}
+    return _tree("predictions", name, values, draw_coord, attrs)
+
+
+def posterior_predictive(fit: Fit, seed: int = 0):
+    """Response draws at the training data, added to ``fit.idata`` as ``posterior_predictive``."""
+    values, draw_coord = _compute(fit, None, "response", None, False, None, seed)
+    name = _model_of(fit).spec.response.label
+    tree = _tree("posterior_predictive", name, values, draw_coord, {})
+    fit.idata["posterior_predictive"] = tree["posterior_predictive"]
+    return fit.idata
+
+
+def log_likelihood(fit: Fit, newdata: pd.DataFrame, allow_new_levels: bool = False, seed: int = 0,
+                   draws: int | None = None) -> xr.DataArray:
+    """Pointwise log-likelihood of ``newdata`` (which must hold the response), (chain, draw, obs_id)."""
+    if newdata is None:
+        raise HdslError("log_likelihood needs newdata holding the response; the training data's "
+                        "pointwise log-likelihood is fit.idata['log_likelihood']")
+    values, draw_coord = _compute(fit, newdata, "loglik", draws, allow_new_levels, None, seed)
+    name = _model_of(fit).spec.response.label
+    return xr.DataArray(values, dims=("chain", "draw", OBS_DIM), name=name,
+                        coords={"chain": np.arange(values.shape[0]), "draw": draw_coord,
+                                OBS_DIM: np.arange(values.shape[-1])})
