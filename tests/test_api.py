@@ -136,3 +136,23 @@ def test_model_that_cannot_start_names_the_term():
     spec = "y ~ x + (1|g)\nprior: Intercept ~ normal(0, 1)\nprior: sigma ~ uniform(0, 1e-200)"
     with pytest.raises(hdsl.SamplingError, match="cannot start.*not finite: likelihood"):
         hdsl.fit(spec, df, chains=2, warmup=10, draws=10, progress=False)
+
+
+def test_interrupted_fit_keeps_finished_draws(corr_data):
+    """Ctrl-C during sampling returns the draws finished so far, marked as interrupted."""
+    from hdsl.sample import SamplerConfig, sample_nuts
+
+    model = hdsl.Model("y ~ x + (1 | g)", corr_data)
+    seen = []
+
+    def progress(phase, done, total):
+        seen.append((phase, done))
+        if phase == "sampling" and done >= 40:
+            raise KeyboardInterrupt
+
+    config = SamplerConfig(chains=2, warmup=100, draws=100, seed=1, blocks=5)
+    draws = sample_nuts(model.compiled.log_density_with, model.dim, config, model.compiled.data,
+                        progress=progress)
+    assert draws.interrupted
+    assert draws.positions.shape[:2] == (2, 40)
+    assert np.isfinite(draws.positions).all()
