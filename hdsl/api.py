@@ -136,6 +136,13 @@ class Model:
         bad = [name for name, v in terms.items() if not np.isfinite(v)]
         return f"not finite: {', '.join(bad)}" if bad else ""
 
+    def sample_prior(self, draws: int = 500, seed: int = 0):
+        """Draws from the priors and the prior predictive distribution of the response (ArviZ DataTree
+        with groups prior, prior_predictive, observed_data)."""
+        from .prior_predictive import sample_prior
+
+        return sample_prior(self.compiled, self.priors, self.design, draws=draws, seed=seed)
+
     def default_priors(self) -> pd.DataFrame:
         """Every valid prior target with the prior in force (brms's ``default_prior``)."""
         return self.priors.to_frame()
@@ -177,6 +184,7 @@ class Model:
             "hdsl_rows_used": int(self.design.n_rows),
             "hdsl_rows_dropped": int(self.design.n_dropped),
             "hdsl_seed": int(seed),
+            "hdsl_max_tree_depth": int(max_tree_depth),
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),
         }

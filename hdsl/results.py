@@ -16,7 +16,7 @@ from .design import BoundDesign, GroupDesign
 from .families import get_family
 from .sample import Draws
 
-__all__ = ["parameter_names", "build_datatree", "summarize", "group_coef_dim", "compile_over_draws"]
+__all__ = ["parameter_names", "build_datatree", "summarize", "group_coef_dim", "compile_over_draws", "dims_and_coords"]
 
 
 def group_coef_dim(group: str) -> str:
@@ -81,6 +81,20 @@ def constrained_draws(
     return out
 
 
+def dims_and_coords(design: BoundDesign) -> tuple[dict[str, list[str]], dict[str, list]]:
+    """Named dimensions: group levels and coefficients for ``r_<g>``, ``obs_id`` for the response."""
+    dims: dict[str, list[str]] = {}
+    coords: dict[str, list] = {}
+    for name, members in _groups_by_name(design).items():
+        cdim = group_coef_dim(name)
+        dims[f"r_{name}"] = [name, cdim]
+        coords[name] = list(members[0][1].levels)
+        coords[cdim] = [c for _, g in members for c in g.coef_names]
+    dims[design.spec.response.label] = ["obs_id"]
+    coords["obs_id"] = list(np.arange(design.n_rows))
+    return dims, coords
+
+
 def build_datatree(
     design: BoundDesign,
     draws: Draws,
@@ -94,17 +108,8 @@ def build_datatree(
     ``constrain`` and ``pointwise_log_lik`` take a (draws, dim) array (see :func:`compile_over_draws`).
     """
     posterior = constrained_draws(constrain, draws.positions, design)
-    dims: dict[str, list[str]] = {}
-    coords: dict[str, list] = {}
-    for name, members in _groups_by_name(design).items():
-        cdim = group_coef_dim(name)
-        dims[f"r_{name}"] = [name, cdim]
-        coords[name] = list(members[0][1].levels)
-        coords[cdim] = [c for _, g in members for c in g.coef_names]
+    dims, coords = dims_and_coords(design)
     response = design.spec.response.label
-    obs_dim = "obs_id"
-    coords[obs_dim] = np.arange(design.n_rows)
-    dims[response] = [obs_dim]
     stats = dict(draws.stats)
     stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
     stats["n_steps"] = stats["n_steps"].astype(np.int64)
