@@ -191,21 +191,34 @@ def sample_nuts(
                              explain).reshape(lead + (dim,))
     carry = jax.jit(init_all, out_shardings=spread)(jnp.asarray(chosen), data)
 
+    carry, positions_np, stats_np, interrupted = _run_blocks(
+        block, carry, schedule, data, lead, k_run, block_len, n_blocks, config.warmup, config.draws, progress,
+        timings)
+    state, adapt = carry
+    return Draws(positions_np, stats_np, np.asarray(adapt.step_size), np.asarray(adapt.inverse_mass_matrix),
+                 timings, interrupted)
+
+
+def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, warmup, draws, progress,
+                timings):
+    """Call the compiled block program until warmup + draws steps are done; keep the draws after
+    warmup on the host; report progress between blocks; on Ctrl-C keep what is finished."""
+    total = warmup + draws
     t1 = time.perf_counter()
     chunks_pos: list[np.ndarray] = []
     chunks_stats: list[dict[str, np.ndarray]] = []
     interrupted = False
     done = 0
     axis = len(lead)  # the draw axis of block outputs
-    if progress:
-        progress("warmup", 0, config.warmup)
+    if progress and warmup:
+        progress("warmup", 0, warmup)
     try:
         for b in range(n_blocks):
             keys = jax.random.split(jax.random.fold_in(k_run, b), int(np.prod(lead))).reshape(lead)
             sl = slice(b * block_len, (b + 1) * block_len)
             carry, (pos, stats) = block(keys, carry, tuple(a[sl] for a in schedule), data)
             lo = b * block_len
-            start = max(0, config.warmup - lo)
+            start = max(0, warmup - lo)
             if start < block_len:
                 take = (slice(None),) * axis + (slice(start, block_len),)
                 chunks_pos.append(np.asarray(pos[take]))
@@ -214,11 +227,11 @@ def sample_nuts(
                 jax.block_until_ready(pos)
             done = min(total, done + block_len)
             if progress:
-                if done <= config.warmup:
-                    progress("warmup", done, config.warmup)
+                if done <= warmup:
+                    progress("warmup", done, warmup)
                 else:
-                    progress("sampling", done - config.warmup, config.draws)
-            if lo < config.warmup <= done:
+                    progress("sampling", done - warmup, draws)
+            if lo < warmup <= done:
                 timings["warmup_s"] = time.perf_counter() - t1
     except KeyboardInterrupt:
         interrupted = True
@@ -226,9 +239,7 @@ def sample_nuts(
             raise
     timings.setdefault("warmup_s", 0.0)
     timings["sample_s"] = time.perf_counter() - t1 - timings["warmup_s"]
-    cut = (slice(None),) * axis + (slice(0, config.draws),)
+    cut = (slice(None),) * axis + (slice(0, draws),)
     positions_np = np.concatenate(chunks_pos, axis=axis)[cut]
     stats_np = {k: np.concatenate([c[k] for c in chunks_stats], axis=axis)[cut] for k in chunks_stats[0]}
-    state, adapt = carry
-    return Draws(positions_np, stats_np, np.asarray(adapt.step_size), np.asarray(adapt.inverse_mass_matrix),
-                 timings, interrupted)
+    return carry, positions_np, stats_np, interrupted
