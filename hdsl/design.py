@@ -304,6 +304,7 @@ def _with_row_label(exc: DataError, index: pd.Index) -> DataError:
     if not isinstance(exc.row, int | np.integer) or index[exc.row] == exc.row:
         return exc
     label = index[exc.row]
+    label = label.item() if isinstance(label, np.generic) else label
     message = exc.message.replace(f"row {exc.row} holds", f"row {label!r} holds")
     return DataError(message, column=exc.column, row=label, hint=exc.hint)
 
@@ -344,6 +345,7 @@ def bind_design(
         cols = [c for c in used if data[c].isna().any()]
         if na_action == "error":
             first = data.index[missing.to_numpy()][0]
+            first = first.item() if isinstance(first, np.generic) else first
             raise DataError(
                 f"{n_dropped} rows have missing values (in {', '.join(cols)}; first at row {first!r})",
                 column=cols[0], hint="drop them first, or use na_action='drop'",

@@ -179,7 +179,7 @@ class Family:
 def _reject(y: np.ndarray, bad: np.ndarray, column: str, what: str) -> None:
     if bad.any():
         row = int(np.argmax(bad))
-        raise DataError(f"response '{column}' {what}; row {row} holds {y[row]!r}", column=column, row=row)
+        raise DataError(f"response '{column}' {what}; row {row} holds {y[row].item()!r}", column=column, row=row)
 
 
 def _as_float(y: np.ndarray) -> np.ndarray:
@@ -224,7 +224,10 @@ def _check_trials(y: np.ndarray, additions: Mapping[str, np.ndarray], column: st
     y = _as_float(y)
     _reject(n, ~np.isfinite(n) | (n < 0) | (n != np.round(n)), f"trials of {column}",
             "must hold non-negative whole numbers")
-    _reject(y, y > n, column, "has more successes than trials")
+    if (y > n).any():
+        row = int(np.argmax(y > n))
+        raise DataError(f"response '{column}' has more successes than trials; row {row} holds {y[row].item()!r} "
+                        f"successes of {n[row].item()!r} trials", column=column, row=row)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,6 +312,41 @@ def _poisson_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
     return y * eta - jnp.exp(eta) - gammaln(y + 1.0)
 
 
+# log-link forms on the linear-predictor scale: exp(eta) may overflow to inf or underflow to 0, which in
+# the mean-scale forms gives inf - inf or 0 * inf (NaN); here such points give -inf (rejected by NUTS)
+
+
+def _gamma_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    k = aux["shape"]  # Gamma(shape k, rate k / mu), log mu = eta
+    return k * (jnp.log(k) - eta) + (k - 1.0) * jnp.log(y) - k * y * jnp.exp(-eta) - gammaln(k)
+
+
+def _exponential_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    return -eta - y * jnp.exp(-eta)
+
+
+def _weibull_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    k = aux["shape"]
+    t = jnp.log(y) - (eta - gammaln(1.0 + 1.0 / k))  # log(y / scale)
+    return jnp.log(k) - jnp.log(y) + k * t - jnp.exp(k * t)
+
+
+def _zip_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    zi = aux["zi"]
+    positive = jnp.log1p(-zi) + _poisson_log_eta(y, eta, aux)
+    return jnp.where(y == 0, jnp.logaddexp(jnp.log(zi), jnp.log1p(-zi) - jnp.exp(eta)), positive)
+
+
+def _hurdle_poisson_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
+    hu = aux["hu"]
+    safe_y = jnp.where(y == 0, 1.0, y)
+    # log P(y > 0) = log(1 - exp(-mu)), which is eta to within mu/2 for small mu (and exp(eta) may be 0)
+    small = eta < -20.0
+    log_p_pos = jnp.where(small, eta, jnp.log(-jnp.expm1(-jnp.exp(jnp.where(small, 0.0, eta)))))
+    positive = jnp.log1p(-hu) + _poisson_log_eta(safe_y, eta, aux) - log_p_pos
+    return jnp.where(y == 0, jnp.log(hu), positive)
+
+
 # ---------------------------------------------------------------------------------------------
 # auxiliary parameters, with brms's default priors
 
@@ -341,19 +379,22 @@ POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson,
                   eta_log_lik={Link.LOG: _poisson_log_eta})
 NEGBINOMIAL = _family("negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT), (_SHAPE_NB,), _negbinomial,
                       _check_counts, discrete=True)
-GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive)
+GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive,
+                eta_log_lik={Link.LOG: _gamma_log_eta})
 LOGNORMAL = _family("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), _lognormal, _check_positive,
                     prior_link=Link.LOG)
 BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open)
 EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), (), _exponential,
-                      _check_positive)
-WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive)
+                      _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta})
+WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive,
+                  eta_log_lik={Link.LOG: _weibull_log_eta})
 ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
-                                _check_counts, discrete=True)
+                                _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta})
 ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
                                     (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True)
 HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
-                         (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True)
+                         (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True,
+                         eta_log_lik={Link.LOG: _hurdle_poisson_log_eta})
 
 FAMILIES: dict[str, Family] = {
     f.name: f

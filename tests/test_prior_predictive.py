@@ -3,12 +3,11 @@ data from the family."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from conftest import SEED_SPEC
 from scipy import stats
 
 import hdsl
-from conftest import SEED_SPEC
 
 
 @pytest.fixture(scope="module")
