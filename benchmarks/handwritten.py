@@ -88,6 +88,27 @@ def _constrain(theta: jax.Array) -> dict[str, jax.Array]:
     }
 
 
+def make_one_chain(logdensity: Callable[[jax.Array], jax.Array], warmup: int, draws: int) -> Callable:
+    """The textbook BlackJAX program for one chain: window adaptation, then a ``lax.scan`` of NUTS steps.
+    Returns positions, divergence flags, leapfrog steps per draw and the adapted step size."""
+
+    def one_chain(key: jax.Array, init: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+        warm_key, sample_key = jax.random.split(key)
+        (state, params), _ = blackjax.window_adaptation(blackjax.nuts, logdensity).run(
+            warm_key, init, num_steps=warmup
+        )
+        kernel = blackjax.nuts(logdensity, **params)
+
+        def step(state: Any, k: jax.Array) -> tuple[Any, tuple[jax.Array, jax.Array, jax.Array]]:
+            state, info = kernel.step(k, state)
+            return state, (state.position, info.is_divergent, info.num_integration_steps)
+
+        _, (positions, divergent, n_steps) = jax.lax.scan(step, state, jax.random.split(sample_key, draws))
+        return positions, divergent, n_steps, params["step_size"]
+
+    return one_chain
+
+
 def run_handwritten(
     df: pd.DataFrame, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 1
 ) -> dict[str, Any]:
@@ -107,19 +128,7 @@ def run_handwritten(
     logdensity = make_logdensity(y, x, group, n_groups)
     dim = 5 + 2 * n_groups
 
-    def one_chain(key: jax.Array, init: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-        warm_key, sample_key = jax.random.split(key)
-        (state, params), _ = blackjax.window_adaptation(blackjax.nuts, logdensity).run(
-            warm_key, init, num_steps=warmup
-        )
-        kernel = blackjax.nuts(logdensity, **params)
-
-        def step(state: Any, k: jax.Array) -> tuple[Any, tuple[jax.Array, jax.Array, jax.Array]]:
-            state, info = kernel.step(k, state)
-            return state, (state.position, info.is_divergent, info.num_integration_steps)
-
-        _, (positions, divergent, n_steps) = jax.lax.scan(step, state, jax.random.split(sample_key, draws))
-        return positions, divergent, n_steps, params["step_size"]
+    one_chain = make_one_chain(logdensity, warmup, draws)
 
     key = jax.random.key(seed)
     init_key, chain_key = jax.random.split(key)

@@ -22,11 +22,11 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-import blackjax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro.distributions as nd  # noqa: E402
 import pandas as pd  # noqa: E402
+from handwritten import make_one_chain  # noqa: E402  (benchmarks/ is on sys.path when run)
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.distributions.transforms import biject_to  # noqa: E402
 
@@ -103,18 +103,10 @@ def run_handwritten(
     t_start = time.perf_counter()
     logdensity, dim = prepare(df)
 
+    chain = make_one_chain(logdensity, warmup, draws)
+
     def one_chain(key: jax.Array, init: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        warm_key, sample_key = jax.random.split(key)
-        (state, params), _ = blackjax.window_adaptation(blackjax.nuts, logdensity).run(
-            warm_key, init, num_steps=warmup
-        )
-        kernel = blackjax.nuts(logdensity, **params)
-
-        def step(state: Any, k: jax.Array) -> tuple[Any, tuple[jax.Array, jax.Array, jax.Array]]:
-            state, info = kernel.step(k, state)
-            return state, (state.position, info.is_divergent, info.num_integration_steps)
-
-        _, (positions, divergent, n_steps) = jax.lax.scan(step, state, jax.random.split(sample_key, draws))
+        positions, divergent, n_steps, _ = chain(key, init)
         return positions, divergent, n_steps
 
     key = jax.random.key(seed)
