@@ -26,7 +26,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro.distributions as nd  # noqa: E402
 import pandas as pd  # noqa: E402
-from handwritten import make_one_chain  # noqa: E402  (benchmarks/ is on sys.path when run)
+from handwritten import run_chains  # noqa: E402  (benchmarks/ is on sys.path when run)
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.distributions.transforms import biject_to  # noqa: E402
 
@@ -103,25 +103,8 @@ def run_handwritten(
     t_start = time.perf_counter()
     logdensity, dim = prepare(df)
 
-    chain = make_one_chain(logdensity, warmup, draws)
-
-    def one_chain(key: jax.Array, init: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        positions, divergent, n_steps, _ = chain(key, init)
-        return positions, divergent, n_steps
-
-    key = jax.random.key(seed)
-    init_key, chain_key = jax.random.split(key)
-    inits = jax.random.uniform(init_key, (chains, dim), minval=-2.0, maxval=2.0, dtype=jnp.float64)
-    keys = jax.random.split(chain_key, chains)
-
-    program = jax.jit(jax.vmap(one_chain))
-    t0 = time.perf_counter()
-    compiled = program.lower(keys, inits).compile()
-    compile_s = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    positions, divergent, n_steps = jax.block_until_ready(compiled(keys, inits))
-    sample_s = time.perf_counter() - t0
+    compile_s, sample_s, (positions, divergent, n_steps, _) = run_chains(
+        logdensity, dim, chains, warmup, draws, seed)
 
     out_draws = {name: np.asarray(v) for name, v in _constrain(positions).items()}
     return {
