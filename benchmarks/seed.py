@@ -33,15 +33,7 @@ import arviz_stats  # noqa: E402
 import jax  # noqa: E402
 from handwritten import DEFAULT_DATA, PARAMS, run_handwritten  # noqa: E402
 
-SPEC = """
-math ~ homework + (1 + homework || schid)
-family: gaussian
-prior: Intercept ~ normal(40, 50)
-prior: b[homework] ~ normal(0, 10)
-prior: sd[schid, Intercept] ~ normal(0, 50)
-prior: sd[schid, homework] ~ normal(0, 5)
-prior: sigma ~ cauchy(0, 5)
-"""
+SPEC = (REPO_ROOT / "examples" / "seed.hdsl").read_text()
 
 HDSL_NAMES: dict[str, str] = {
     "mu_a": "b_Intercept",

@@ -12,15 +12,8 @@ import pytest
 
 IMM10 = Path(os.environ.get("HDSL_IMM10", Path(__file__).resolve().parents[2] / "shared/data/imm10/imm10.csv"))
 
-SEED_SPEC = """
-math ~ homework + (1 + homework || schid)
-family: gaussian
-prior: Intercept ~ normal(40, 50)
-prior: b[homework] ~ normal(0, 10)
-prior: sd[schid, Intercept] ~ normal(0, 50)
-prior: sd[schid, homework] ~ normal(0, 5)
-prior: sigma ~ cauchy(0, 5)
-"""
+# the seed article's model, as a user writes it (also the example for `hdsl fit`)
+SEED_SPEC = (Path(__file__).resolve().parents[1] / "examples" / "seed.hdsl").read_text()
 
 CORR_SPEC = """
 y ~ x + (1 + x | g)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SEED_SPEC
 
 from hdsl import FamilyError, FormulaError, PriorError
 from hdsl.expand import expand_spec
@@ -107,16 +108,7 @@ def test_groups_do_not_touch_population_terms():
 
 
 def test_seed_spec_priors_are_typed_targets():
-    text = """\
-math ~ homework + (1 + homework || schid)
-family: gaussian
-prior: Intercept ~ normal(40, 50)
-prior: b[homework] ~ normal(0, 10)
-prior: sd[schid, Intercept] ~ normal(0, 50)
-prior: sd[schid, homework] ~ normal(0, 5)
-prior: sigma ~ cauchy(0, 5)
-"""
-    m = spec(text)
+    m = spec(SEED_SPEC)
     assert [p.target for p in m.priors] == [
         PriorTarget(ParamClass.INTERCEPT),
         PriorTarget(ParamClass.B, coef="homework"),

@@ -78,17 +78,20 @@ def _compare(model: hdsl.Model, np_model, np_args, to_numpyro, n_points=20, seed
     return np.array(ours), np.array(theirs_joint)
 
 
-def test_seed_model_log_density_matches_numpyro(imm10):
-    model = hdsl.Model(SEED_SPEC, imm10, dtype="float64", parameterization="noncentered")
+def _seed_args(model: hdsl.Model, imm10) -> tuple:
     g = model.design.main.groups[0]
-    args = (jnp.asarray(imm10["homework"].to_numpy(float)), jnp.asarray(g.codes), g.n_levels,
+    return (jnp.asarray(imm10["homework"].to_numpy(float)), jnp.asarray(g.codes), g.n_levels,
             jnp.asarray(imm10["math"].to_numpy(float)))
 
-    def to_numpyro(p):
-        return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd_a": p["sd_0"][0], "sd_b": p["sd_0"][1],
-                "z": p["z_0"], "sigma": p["sigma"]}
 
-    _compare(model, seed_numpyro, args, to_numpyro)
+def _seed_to_numpyro(p: dict) -> dict:
+    return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd_a": p["sd_0"][0], "sd_b": p["sd_0"][1],
+            "z": p["z_0"], "sigma": p["sigma"]}
+
+
+def test_seed_model_log_density_matches_numpyro(imm10):
+    model = hdsl.Model(SEED_SPEC, imm10, dtype="float64", parameterization="noncentered")
+    _compare(model, seed_numpyro, _seed_args(model, imm10), _seed_to_numpyro)
 
 
 def test_correlated_model_log_density_matches_numpyro(corr_data):
@@ -108,16 +111,8 @@ def test_wrong_prior_is_detected(imm10):
     """The comparison is able to fail: a different prior scale gives a non-constant difference."""
     model = hdsl.Model(SEED_SPEC.replace("normal(0, 10)", "normal(0, 3)"), imm10, dtype="float64",
                        parameterization="noncentered")
-    g = model.design.main.groups[0]
-    args = (jnp.asarray(imm10["homework"].to_numpy(float)), jnp.asarray(g.codes), g.n_levels,
-            jnp.asarray(imm10["math"].to_numpy(float)))
-
-    def to_numpyro(p):
-        return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd_a": p["sd_0"][0], "sd_b": p["sd_0"][1],
-                "z": p["z_0"], "sigma": p["sigma"]}
-
     with pytest.raises(AssertionError):
-        _compare(model, seed_numpyro, args, to_numpyro)
+        _compare(model, seed_numpyro, _seed_args(model, imm10), _seed_to_numpyro)
 
 
 def test_intercept_prior_is_on_user_scale(imm10):

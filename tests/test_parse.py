@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from conftest import SEED_SPEC
 
 from hdsl import HdslError, SpecSyntaxError
 from hdsl import syntax as s
 from hdsl.parse import parse_spec
 
-SEED = """\
-math ~ homework + (1 + homework || schid)
-family: gaussian
-prior: Intercept ~ normal(40, 50)
-prior: b[homework] ~ normal(0, 10)
-prior: sd[schid, Intercept] ~ normal(0, 50)
-prior: sd[schid, homework] ~ normal(0, 5)
-prior: sigma ~ cauchy(0, 5)
-"""
+SEED = SEED_SPEC
 
 
 def N(name: str) -> s.Name:
