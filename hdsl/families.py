@@ -21,9 +21,9 @@ from jax.scipy.special import expit, gammaln, ndtr
 from numpyro.distributions.util import clamp_probs
 
 from .errors import DataError, FamilyError, did_you_mean
-from .ir import DistributionSpec
+from .ir import DistributionSpec, ModelSpec
 
-__all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale"]
+__all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale", "scalar_aux"]
 
 Array = jax.Array
 Aux = Mapping[str, Array]
@@ -427,3 +427,10 @@ def get_family(name: str) -> Family:
             f"known families: {', '.join(sorted(FAMILIES))}"
         )
     return FAMILIES[key]
+
+
+def scalar_aux(spec: ModelSpec) -> tuple[AuxParam, ...]:
+    """The family parameters this model estimates as one scalar each: those without a formula of their
+    own (``sigma ~ x`` makes sigma a per-row predicted parameter instead)."""
+    modelled = {name for name, _ in spec.dpars}
+    return tuple(a for a in get_family(spec.family.name).aux if a.name not in modelled)
