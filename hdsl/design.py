@@ -18,8 +18,9 @@ import pandas as pd
 
 from .coding import brms_name, contrast_columns
 from .errors import DataError, FormulaError
-from .families import get_family
+from .families import CENSORING_CODES, get_family
 from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
+from .syntax import Name
 from .terms import (
     CategoricalColumn,
     check_columns,
@@ -36,6 +37,7 @@ __all__ = [
     "BoundDesign",
     "bind_design",
     "bind_predictor",
+    "bind_additions",
     "MissingRowsWarning",
     "GroupingFactorWarning",
 ]
@@ -309,6 +311,93 @@ def _with_row_label(exc: DataError, index: pd.Index) -> DataError:
     return DataError(message, column=exc.column, row=label, hint=exc.hint)
 
 
+def _upper_bound_only_columns(spec: ModelSpec) -> set[str]:
+    """Columns used only by the upper bound of ``cens(c, y2)``: brms leaves them empty on rows that are
+    not interval-censored, so their missing values do not drop rows."""
+    upper = [f for name, f in spec.response.additions if name == "cens_upper"]
+    if not upper:
+        return set()
+    others = [f for f in _all_factors(spec) if f not in upper]
+    return ({n.name for f in upper for n in columns_used(f.expr)}
+            - {n.name for f in others for n in columns_used(f.expr)} - set(_group_columns(spec)))
+
+
+def _row(index: pd.Index, i: int) -> Any:
+    label = index[i]
+    return label.item() if isinstance(label, np.generic) else label
+
+
+def _censoring_codes(factor: Factor, data: pd.DataFrame) -> np.ndarray:
+    """brms's censoring indicator as codes -1 (left), 0 (none), 1 (right), 2 (interval): from the words,
+    from those numbers, or from true/false (right/none)."""
+    expr = factor.expr
+    if isinstance(expr, Name) and expr.name in data and not pd.api.types.is_numeric_dtype(data[expr.name]):
+        raw = data[expr.name].to_numpy(dtype=object)
+        codes = np.array([CENSORING_CODES.get(str(v).strip().lower(), np.nan) for v in raw], dtype=float)
+        bad = np.isnan(codes)
+    else:
+        raw = evaluate_factor(factor, data).values[:, 0]
+        codes = raw
+        bad = ~np.isin(codes, list(CENSORING_CODES.values()))
+    if bad.any():
+        i = int(np.argmax(bad))
+        value = raw[i].item() if isinstance(raw[i], np.generic) else raw[i]
+        raise DataError(f"censoring indicator '{factor.label}' must hold 'left', 'none', 'right' or 'interval' "
+                        f"(or -1, 0, 1, 2; true/false for right/none); row {_row(data.index, i)!r} holds {value!r}",
+                        column=factor.label, row=_row(data.index, i))
+    return codes
+
+
+def bind_additions(spec: ModelSpec, data: pd.DataFrame, y: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The response's addition terms as one float per row, checked: ``cens`` as codes -1/0/1/2, and
+    ``cens_upper`` (the ``y2`` of ``cens(c, y2)``) equal to ``y`` on rows that are not interval-censored
+    (where it may be missing). Raises DataError naming the column and the first bad row."""
+    factors = dict(spec.response.additions)
+    out: dict[str, np.ndarray] = {}
+    for name, f in spec.response.additions:
+        out[name] = _censoring_codes(f, data) if name == "cens" else evaluate_factor(f, data).values[:, 0]
+    if "se" in out:
+        se = out["se"]
+        bad = ~np.isfinite(se) | (se <= 0)
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise DataError(f"standard errors '{factors['se'].label}' must be finite and greater than 0; "
+                            f"row {_row(data.index, i)!r} holds {se[i].item()!r}", column=factors["se"].label,
+                            row=_row(data.index, i))
+    if "cens" in out:
+        interval = out["cens"] == 2
+        if interval.any() and "cens_upper" not in out:
+            i = int(np.argmax(interval))
+            raise DataError(f"row {_row(data.index, i)!r} is interval-censored, but cens() has no upper bound",
+                            column=factors["cens"].label, row=_row(data.index, i),
+                            hint=f"write cens({factors['cens'].label}, upper) with the column of upper bounds")
+        if "cens_upper" in out:
+            _check_upper(out["cens_upper"], interval, y, factors["cens_upper"].label, spec.family.name, data.index)
+            out["cens_upper"] = np.where(interval, out["cens_upper"], np.nan if y is None else y)
+    return out
+
+
+def _check_upper(upper: np.ndarray, interval: np.ndarray, y: np.ndarray | None, label: str, family: str,
+                 index: pd.Index) -> None:
+    bad = interval & ~np.isfinite(upper)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"upper bound '{label}' of an interval-censored row must be a finite number; "
+                        f"row {_row(index, i)!r} holds {upper[i].item()!r}", column=label, row=_row(index, i))
+    if y is None:
+        return
+    bad = interval & ~(upper > y)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise DataError(f"upper bound '{label}' must be greater than the response on interval-censored rows; "
+                        f"row {_row(index, i)!r} holds {upper[i].item()!r} for a response of {y[i].item()!r}",
+                        column=label, row=_row(index, i))
+    try:
+        get_family(family).check_response(np.where(interval, upper, y), label)
+    except DataError as exc:
+        raise _with_row_label(exc, index) from None
+
+
 def bind_design(
     spec: ModelSpec, data: pd.DataFrame, *, na_action: Literal["drop", "error"] = "drop"
 ) -> BoundDesign:
@@ -336,10 +425,11 @@ def bind_design(
         if g not in data.columns:
             raise DataError(f"unknown grouping column '{g}'", column=g)
     used = list(dict.fromkeys([n.name for n in names] + _group_columns(spec)))
+    optional = _upper_bound_only_columns(spec)  # missing where a row is not interval-censored
     for c in used:
-        if data[c].isna().all():
+        if c not in optional and data[c].isna().all():
             raise DataError(f"column '{c}' has no values (all missing)", column=c)
-    missing = data[used].isna().any(axis=1)
+    missing = data[[c for c in used if c not in optional]].isna().any(axis=1)
     n_dropped = int(missing.sum())
     if n_dropped:
         cols = [c for c in used if data[c].isna().any()]
@@ -366,7 +456,7 @@ def bind_design(
     state: dict[str, Any] = {}
     main = bind_predictor(spec.predictor, data, state)
     dpars = tuple((name, bind_predictor(p, data, state)) for name, p in spec.dpars)
-    additions = {name: evaluate_factor(f, data).values[:, 0] for name, f in spec.response.additions}
+    additions = bind_additions(spec, data, y)
     family.check_additions(y, additions, spec.response.label)
     if "weights" in additions:
         w = additions["weights"]

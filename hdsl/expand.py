@@ -243,11 +243,48 @@ def _predictor(rhs: s.Expr, text: str) -> LinearPredictor:
     return LinearPredictor(intercept, tuple(terms), tuple(exp.groups), tuple(exp.offsets))
 
 
+#: families whose likelihood has a cumulative distribution function hdsl can differentiate: those cens() takes
+CENSORABLE: tuple[str, ...] = tuple(name for name, f in FAMILIES.items() if f.log_cdf is not None)
+
 #: brms addition terms hdsl understands, and which families take them ("*" = all)
 ADDITION_TERMS: dict[str, tuple[str, ...]] = {
     "weights": ("*",),
     "trials": ("binomial",),
+    "se": ("gaussian", "student"),
+    "cens": CENSORABLE,
 }
+
+#: each addition term's arguments after the first (brms's signatures): name → (position, what it means)
+_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"weights": (), "trials": (), "se": ("sigma",), "cens": ("y2",)}
+_TRUE = ("TRUE", "True", "true", "T")
+_FALSE = ("FALSE", "False", "false", "F")
+
+
+def _addition_args(term: s.Call, text: str) -> tuple[s.Expr, dict[str, s.Expr]]:
+    """The first argument of an addition term and its named extra ones (positional or ``name = value``)."""
+    allowed = _EXTRA_ARGS[term.func]
+    signature = f"{term.func}({', '.join(('x', *(f'{a} = ...' for a in allowed)))})"
+    first, *rest = term.args
+    if isinstance(first, s.Keyword):
+        raise FormulaError(f"{term.func}() takes a column first, not '{unparse(first)}'; write {signature}",
+                           position=first.pos or term.pos, text=text)
+    extra: dict[str, s.Expr] = {}
+    for i, arg in enumerate(rest):
+        name = arg.name if isinstance(arg, s.Keyword) else (allowed[i] if i < len(allowed) else None)
+        if name is None or name not in allowed:
+            raise FormulaError(f"unexpected argument '{unparse(arg)}' of {term.func}(); write {signature}",
+                               position=getattr(arg, "pos", None) or term.pos, text=text)
+        if name in extra:
+            raise FormulaError(f"{term.func}(): '{name}' is given twice", position=arg.pos or term.pos, text=text)
+        extra[name] = arg.value if isinstance(arg, s.Keyword) else arg
+    return first, extra
+
+
+def _flag(e: s.Expr, what: str, text: str) -> bool:
+    if isinstance(e, s.Name) and e.name in _TRUE + _FALSE:
+        return e.name in _TRUE
+    raise FormulaError(f"{what} must be TRUE or FALSE, got '{unparse(e)}'", position=getattr(e, "pos", None),
+                       text=text)
 
 
 def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
@@ -257,6 +294,7 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
     if isinstance(resp, s.Group | s.ListExpr | s.Number):
         raise FormulaError(f"'{unparse(resp)}' cannot be a response", position=line.pos, text=text)
     additions: list[tuple[str, Factor]] = []
+    se_sigma = False
     if isinstance(resp, s.Call) and resp.func == "cbind":
         # lme4's cbind(successes, failures): binomial with trials = successes + failures
         if len(resp.args) != 2:
@@ -281,13 +319,37 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
                 raise FormulaError(
                     f"unknown addition term '{term.func}'{did_you_mean(term.func, ADDITION_TERMS)}; "
                     f"known: {', '.join(ADDITION_TERMS)}", position=term.pos, text=text)
+            if term.func == "cens" and family_name not in families:
+                raise FormulaError(f"cens() is not supported for the {family_name} family: censoring is available "
+                                   f"for {', '.join(families)}", position=term.pos, text=text)
             if "*" not in families and family_name not in families:
                 raise FormulaError(f"{term.func}() applies to the {', '.join(families)} family, not {family_name}",
                                    position=term.pos, text=text)
             if any(name == term.func for name, _ in additions):
                 raise FormulaError(f"{term.func}() is given twice", position=term.pos, text=text)
-            additions.append((term.func, Factor(unparse(term.args[0]), term.args[0])))
-    return Response(Factor(unparse(resp), resp), tuple(additions))
+            first, extra = _addition_args(term, text)
+            additions.append((term.func, Factor(unparse(first), first)))
+            if "y2" in extra:
+                additions.append(("cens_upper", Factor(unparse(extra["y2"]), extra["y2"])))
+            if "sigma" in extra:
+                se_sigma = _flag(extra["sigma"], "se(): sigma", text)
+    return Response(Factor(unparse(resp), resp), tuple(additions), se_sigma)
+
+
+def _check_se_sigma(response: Response, dpars: list, priors: tuple[PriorStatement, ...],
+                    lines: list[s.FormulaLine], text: str) -> None:
+    """With ``se(s)`` and no ``sigma = TRUE`` the residual sd is not a parameter: no formula, no prior."""
+    if response.se_sigma or not any(name == "se" for name, _ in response.additions):
+        return
+    hint = "write se(s, sigma = TRUE) to estimate sigma besides the known standard errors"
+    for (name, _), line in zip(dpars, lines, strict=True):
+        if name == "sigma":
+            raise FormulaError("sigma is not a parameter of this model: se() without sigma = TRUE fixes the "
+                               "residual sd to the known standard errors", position=line.pos, text=text, hint=hint)
+    for p in priors:
+        if p.target.cls is ParamClass.AUX and p.target.dpar == "sigma":
+            raise PriorError("sigma is not a parameter of this model: se() without sigma = TRUE fixes the "
+                             "residual sd to the known standard errors", position=p.pos, text=text, hint=hint)
 
 
 def _split_plus(e: s.Expr) -> list[s.Expr]:
@@ -499,6 +561,7 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
             raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
         dpars.append((name, _predictor(line.rhs, text)))
     priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
+    _check_se_sigma(response, dpars, priors, rest, text)
     seen: dict[PriorTarget, PriorStatement] = {}
     for p in priors:
         if p.target in seen:

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
-from jax.scipy.special import expit, gammaln, ndtr
+from jax.scipy.special import betainc, betaln, expit, gammainc, gammaincc, gammaln, log_ndtr, ndtr
 from numpyro.distributions.util import clamp_probs
 
 from .errors import DataError, FamilyError, did_you_mean
@@ -112,6 +112,8 @@ class Family:
     linear predictor) and ``aux``: the auxiliary parameters by name plus the response's addition
     terms (``trials`` from ``y | trials(n)``). ``eta_log_lik`` holds numerically safer forms on the
     linear-predictor scale for some links (``log_lik_eta`` falls back to ``log_lik``).
+    ``log_cdf`` and ``log_sf`` (log P(Y ≤ y), log P(Y ≥ y), same arguments as ``log_lik``) are given
+    by the continuous families that take ``cens()``: ``log_lik_eta`` uses them on censored rows.
     ``prior_link`` is the transform brms applies to the response before computing default prior
     locations and scales when the mean lives on a transformed scale (lognormal: ``mu`` is on log y).
     """
@@ -127,6 +129,8 @@ class Family:
     check_additions: Callable[[np.ndarray, Mapping[str, np.ndarray], str], None] = _no_additions
     eta_log_lik: Mapping[Link, Callable[[Array, Array, Aux], Array]] = field(default_factory=dict)
     prior_link: Link | None = None
+    log_cdf: Callable[[Array, Array, Aux], Array] | None = None
+    log_sf: Callable[[Array, Array, Aux], Array] | None = None
 
     @property
     def default_link(self) -> Link:
@@ -135,9 +139,10 @@ class Family:
     def log_lik_eta(self, y: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Pointwise log-likelihood from the linear predictor (stable where a form is known)."""
         stable = self.eta_log_lik.get(link)
-        if stable is not None:
-            return stable(y, eta, aux)
-        return self.log_lik(y, link.inverse(eta), aux)
+        ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, link.inverse(eta), aux)
+        if "cens" in aux and self.log_cdf is not None and self.log_sf is not None:
+            ll = _censored(ll, y, link.inverse(eta), aux, self.log_cdf, self.log_sf)
+        return ll
 
     def _y_on_link_scale(self, y: np.ndarray, link: Link) -> np.ndarray | None:
         link = self.prior_link or link
@@ -280,8 +285,18 @@ def _hurdle_poisson_sample(key: Array, mu: Array, aux: Aux) -> Array:
     return jnp.where(zero, 0.0, _zero_truncated_poisson(k2, mu))
 
 
-_gaussian = _from_distribution(lambda mu, a: nd.Normal(mu, a["sigma"]))
-_student = _from_distribution(lambda mu, a: nd.StudentT(a["nu"], mu, a["sigma"]))
+def _sd(aux: Aux) -> Array:
+    """The residual sd: sigma; with known standard errors ``se(s)`` the se itself, or with
+    ``se(s, sigma = TRUE)`` sqrt(sigma² + se²) (brms)."""
+    se = aux.get("se")
+    if se is None:
+        return aux["sigma"]
+    sigma = aux.get("sigma")
+    return se if sigma is None else jnp.sqrt(jnp.square(sigma) + jnp.square(se))
+
+
+_gaussian = _from_distribution(lambda mu, a: nd.Normal(mu, _sd(a)))
+_student = _from_distribution(lambda mu, a: nd.StudentT(a["nu"], mu, _sd(a)))
 _bernoulli = _from_distribution(lambda mu, a: nd.BernoulliProbs(clamp_probs(mu)))
 _binomial_log_lik = _from_distribution(lambda mu, a: nd.BinomialProbs(clamp_probs(mu), _trials(a)))[0]
 
@@ -348,6 +363,134 @@ def _hurdle_poisson_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
 
 
 # ---------------------------------------------------------------------------------------------
+# censoring: log P(Y <= y) and log P(Y >= y) per family, written to stay finite far into the tails
+
+
+CENSORING_CODES = {"left": -1, "none": 0, "right": 1, "interval": 2}
+
+
+def _censored(ll: Array, y: Array, mu: Array, aux: Aux, log_cdf, log_sf) -> Array:
+    """brms's censoring (codes -1 left, 0 none, 1 right, 2 interval with upper bound ``cens_upper``):
+    a censored row contributes log F(y), log S(y) or log(F(y2) − F(y)) instead of the density.
+
+    Every branch is evaluated on every row at finite points (rows outside the interval branch use y2 = y
+    and a dummy difference), so the unused branches give finite gradients that ``where`` zeroes."""
+    c = aux["cens"]
+    lcdf, lsf = log_cdf(y, mu, aux), log_sf(y, mu, aux)
+    out = jnp.where(c == -1, lcdf, jnp.where(c == 1, lsf, ll))
+    if "cens_upper" not in aux:
+        return out
+    interval = c == 2
+    y2 = jnp.where(interval, aux["cens_upper"], y)
+    lcdf2, lsf2 = log_cdf(y2, mu, aux), log_sf(y2, mu, aux)
+    lower = lcdf2 < math.log(0.5)  # both bounds in the lower tail: difference of CDFs, else of survivals
+    d_cdf = jnp.where(interval & lower, lcdf - lcdf2, -1.0)
+    d_sf = jnp.where(interval & ~lower, lsf2 - lsf, -1.0)
+    between = jnp.where(lower, lcdf2 + jnp.log1p(-jnp.exp(d_cdf)), lsf + jnp.log1p(-jnp.exp(d_sf)))
+    return jnp.where(interval, between, out)
+
+
+@jax.custom_jvp
+def _betainc(a: Array, b: Array, x: Array) -> Array:
+    """The regularized incomplete beta function, differentiable in a and b too (JAX's is only in x)."""
+    return betainc(a, b, x)
+
+
+@_betainc.defjvp
+def _betainc_jvp(primals, tangents):
+    # central differences in a and b: HMC stays exact with an approximate gradient (the accept step
+    # uses the exact density); the x derivative is the beta density
+    a, b, x = primals
+    da, db, dx = tangents
+    h = jnp.finfo(jnp.result_type(a, b, x)).eps ** (1.0 / 3.0)
+    ha, hb = h * a, h * b
+    d_a = (betainc(a + ha, b, x) - betainc(a - ha, b, x)) / (2.0 * ha)
+    d_b = (betainc(a, b + hb, x) - betainc(a, b - hb, x)) / (2.0 * hb)
+    d_x = jnp.exp((a - 1.0) * jnp.log(x) + (b - 1.0) * jnp.log1p(-x) - betaln(a, b))
+    return betainc(a, b, x), d_a * da + d_b * db + d_x * dx
+
+
+def _gaussian_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return log_ndtr((y - mu) / _sd(aux))
+
+
+def _gaussian_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return log_ndtr((mu - y) / _sd(aux))
+
+
+def _student_log_cdf_t(t: Array, nu: Array) -> Array:
+    # F(t) = I_x(nu/2, 1/2) / 2 for t < 0 with x = nu / (nu + t²); 1 - the same for t > 0
+    half = 0.5 * _betainc(0.5 * nu, jnp.full_like(t, 0.5), nu / (nu + t * t))
+    return jnp.where(t < 0, jnp.log(half), jnp.log1p(-half))
+
+
+def _student_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return _student_log_cdf_t((y - mu) / _sd(aux), aux["nu"])
+
+
+def _student_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return _student_log_cdf_t((mu - y) / _sd(aux), aux["nu"])
+
+
+def _lognormal_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return log_ndtr((jnp.log(y) - mu) / aux["sigma"])
+
+
+def _lognormal_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return log_ndtr((mu - jnp.log(y)) / aux["sigma"])
+
+
+def _gamma_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return jnp.log(gammainc(aux["shape"], aux["shape"] * y / mu))
+
+
+def _gamma_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return jnp.log(gammaincc(aux["shape"], aux["shape"] * y / mu))
+
+
+def _log1m_exp_neg_exp(z: Array) -> Array:
+    """log(1 − exp(−exp(z))), the log-CDF of a Weibull at z = k log(y / scale): z itself far left."""
+    small = z < -20.0
+    return jnp.where(small, z, jnp.log(-jnp.expm1(-jnp.exp(jnp.where(small, 0.0, z)))))
+
+
+def _weibull_z(y: Array, mu: Array, aux: Aux) -> Array:
+    k = aux["shape"]
+    return k * (jnp.log(y) - jnp.log(_weibull_scale(mu, k)))
+
+
+def _weibull_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return _log1m_exp_neg_exp(_weibull_z(y, mu, aux))
+
+
+def _weibull_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return -jnp.exp(_weibull_z(y, mu, aux))
+
+
+def _exponential_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    return _log1m_exp_neg_exp(jnp.log(y) - jnp.log(mu))
+
+
+def _exponential_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    return -y / mu
+
+
+def _beta_ab(mu: Array, aux: Aux) -> tuple[Array, Array]:
+    mu = clamp_probs(mu)
+    return mu * aux["phi"], (1.0 - mu) * aux["phi"]
+
+
+def _beta_log_cdf(y: Array, mu: Array, aux: Aux) -> Array:
+    a, b = _beta_ab(mu, aux)
+    return jnp.log(_betainc(a, b, y))
+
+
+def _beta_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
+    a, b = _beta_ab(mu, aux)
+    return jnp.log(_betainc(b, a, 1.0 - y))  # I_{1-y}(b, a) = 1 − I_y(a, b), accurate in the upper tail
+
+
+# ---------------------------------------------------------------------------------------------
 # auxiliary parameters, with brms's default priors
 
 _SIGMA = AuxParam("sigma")
@@ -368,8 +511,10 @@ def _family(name, links, aux, pair, check, **kw) -> Family:
     return Family(name=name, links=links, aux=aux, log_lik=log_lik, sample=sample, check_response=check, **kw)
 
 
-GAUSSIAN = _family("gaussian", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_SIGMA,), _gaussian, _check_real)
-STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIGMA), _student, _check_real)
+GAUSSIAN = _family("gaussian", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_SIGMA,), _gaussian, _check_real,
+                   log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
+STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIGMA), _student, _check_real,
+                  log_cdf=_student_log_cdf, log_sf=_student_log_sf)
 BERNOULLI = _family("bernoulli", _BINARY_LINKS, (), _bernoulli, _check_binary, discrete=True,
                     eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
 BINOMIAL = _family("binomial", _BINARY_LINKS, (), _binomial, _check_counts, discrete=True,
@@ -380,14 +525,16 @@ POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson,
 NEGBINOMIAL = _family("negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT), (_SHAPE_NB,), _negbinomial,
                       _check_counts, discrete=True)
 GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive,
-                eta_log_lik={Link.LOG: _gamma_log_eta})
+                eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf, log_sf=_gamma_log_sf)
 LOGNORMAL = _family("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), _lognormal, _check_positive,
-                    prior_link=Link.LOG)
-BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open)
+                    prior_link=Link.LOG, log_cdf=_lognormal_log_cdf, log_sf=_lognormal_log_sf)
+BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open, log_cdf=_beta_log_cdf,
+               log_sf=_beta_log_sf)
 EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), (), _exponential,
-                      _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta})
+                      _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
+                      log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
 WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive,
-                  eta_log_lik={Link.LOG: _weibull_log_eta})
+                  eta_log_lik={Link.LOG: _weibull_log_eta}, log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
 ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
                                 _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta})
 ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
@@ -431,6 +578,9 @@ def get_family(name: str) -> Family:
 
 def scalar_aux(spec: ModelSpec) -> tuple[AuxParam, ...]:
     """The family parameters this model estimates as one scalar each: those without a formula of their
-    own (``sigma ~ x`` makes sigma a per-row predicted parameter instead)."""
+    own (``sigma ~ x`` makes sigma a per-row predicted parameter instead), and not sigma where known
+    standard errors ``se(s)`` stand in for it (brms; ``se(s, sigma = TRUE)`` estimates it too)."""
     modelled = {name for name, _ in spec.dpars}
+    if any(name == "se" for name, _ in spec.response.additions) and not spec.response.se_sigma:
+        modelled.add("sigma")
     return tuple(a for a in get_family(spec.family.name).aux if a.name not in modelled)

@@ -92,10 +92,14 @@ class LinearPredictor:
 
 @dataclass(frozen=True)
 class Response:
-    """The left-hand side: the response expression and brms addition terms (``| trials(n)``)."""
+    """The left-hand side: the response expression and brms addition terms (``| trials(n)``).
+
+    ``cens(c, y2)`` gives two entries, ``cens`` and ``cens_upper``; ``se_sigma`` is brms's
+    ``se(s, sigma = TRUE)``: the residual sd is estimated besides the known standard errors."""
 
     factor: Factor
     additions: tuple[tuple[str, Factor], ...] = ()
+    se_sigma: bool = False
 
     @property
     def label(self) -> str:
