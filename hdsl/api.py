@@ -19,7 +19,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .design import BoundDesign, bind_design
+from .design import BoundDesign, bind_design, group_blocks
 from .errors import HdslError
 from .expand import expand_spec
 from .ir import ModelSpec
@@ -65,27 +65,31 @@ def _information_ratio(y: np.ndarray, codes: np.ndarray, n_levels: int) -> float
 
 
 def choose_parameterization(design: BoundDesign, choice: str | dict[str, str]) -> tuple[bool, ...]:
-    """Per group term: True for centered. ``choice``: 'auto', 'centered', 'noncentered', or a dict from
-    grouping factor to one of them. 'auto' centers a term whose levels are informed by the data
-    (information ratio above 1, or at least 20 rows per level where the family is not gaussian)."""
-    groups = design.main.groups
+    """Per group block (``design.group_blocks``): True for centered. ``choice``: 'auto', 'centered',
+    'noncentered', or a dict from grouping factor to one of them. 'auto' centers a term of the first
+    formula whose levels are informed by the data (information ratio above 1, or at least 20 rows per
+    level where the family is not gaussian); effects on a family parameter's formula stay non-centered."""
+    blocks = group_blocks(design.predictors)
     options = ("auto", "centered", "noncentered")
     if isinstance(choice, str):
-        choice = {g.name: choice for g in groups}
+        choice = {b.name: choice for b in blocks}
     for name, value in choice.items():
         if value not in options:
             raise HdslError(f"parameterization for '{name}' must be one of {options}, got {value!r}")
-        if name not in {g.name for g in groups}:
+        if name not in {b.name for b in blocks}:
             raise HdslError(f"parameterization names '{name}', which is not a grouping factor of this model")
     gaussian = design.spec.family.name == "gaussian" and design.spec.family.link in (None, "identity")
     out = []
-    for g in groups:
-        value = choice.get(g.name, "auto")
+    for b in blocks:
+        value = choice.get(b.name, "auto")
         if value == "auto":
-            if gaussian:
-                centered = _information_ratio(design.y, g.codes, g.n_levels) > 1.0
+            if any(j != 0 for j, _ in b.members):
+                centered = False
+            elif gaussian:
+                codes = design.main.groups[b.members[0][1]].codes
+                centered = _information_ratio(design.y, codes, b.n_levels) > 1.0
             else:
-                centered = design.n_rows / g.n_levels >= 20
+                centered = design.n_rows / b.n_levels >= 20
         else:
             centered = value == "centered"
         out.append(centered)

@@ -32,6 +32,7 @@ from .api import SamplingWarning, _ProgressBar, _resolve_dtype, choose_parameter
 from .design import BoundDesign, bind_design
 from .errors import DataError, HdslError
 from .expand import expand_spec
+from .families import Family, get_family
 from .ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Term
 from .lower import CompiledModel, lower_model
 from .parse import parse_spec
@@ -219,22 +220,7 @@ def sample_folds(compiled: CompiledModel, weights: np.ndarray, config: SamplerCo
     return np.stack(positions), {k: np.stack([st[k] for st in stats]) for k in stats[0]}, timings
 
 
-def _response_mean(family: str, mu: jax.Array, params: dict, additions: dict) -> jax.Array:
-    """E[y] from the family's ``mu`` (the inverse link of eta). Most families are written in terms of
-    their mean; these are the ones whose mean differs (brms's ``posterior_epred``)."""
-    match family:
-        case "binomial":
-            return mu * additions["trials"]
-        case "lognormal":
-            return jnp.exp(mu + 0.5 * params["sigma"] ** 2)
-        case "zero_inflated_poisson" | "zero_inflated_negbinomial":
-            return (1.0 - params["zi"]) * mu
-        case "hurdle_poisson":
-            return (1.0 - params["hu"]) * mu / -jnp.expm1(-mu)
-    return mu
-
-
-def _scorer(compiled: CompiledModel, family: str) -> Callable:
+def _scorer(compiled: CompiledModel, family: Family) -> Callable:
     """Compiled (K, S, dim) draws × stacked data → per fold and row: posterior-mean prediction of y and
     log pointwise predictive density log(mean_s p(y | θ_s)). Folds are mapped, not vmapped, so
     memory holds one fold's S × n log-likelihoods at a time."""
@@ -245,7 +231,8 @@ def _scorer(compiled: CompiledModel, family: str) -> Callable:
         def one_draw(flat):
             params = compiled.constrain(flat)
             mu = compiled.link.inverse(compiled.eta_from_params(params, data))
-            return _response_mean(family, mu, params, data["additions"]), compiled.pointwise_log_lik_with(flat, data)
+            mean = family.expected(mu, compiled.aux_from_params(params, data))
+            return mean, compiled.pointwise_log_lik_with(flat, data)
 
         mean, ll = jax.vmap(one_draw)(pos)
         return mean.mean(axis=0), logsumexp(ll, axis=0) - jnp.log(pos.shape[0])
@@ -391,7 +378,7 @@ def cross_validate(
     pointwise = pd.DataFrame({"fold": fold_id, "group": np.asarray(first.levels)[first.codes], "y": y},
                              index=labels[design.row_index])
     fold_rows, timings = [], {"build_s": t_build}
-    family = user.family.name
+    family = get_family(user.family.name)
     for m in models:
         reporter = None
         if progress:

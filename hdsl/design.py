@@ -38,6 +38,9 @@ __all__ = [
     "bind_design",
     "bind_predictor",
     "bind_additions",
+    "GroupBlock",
+    "group_blocks",
+    "dpar_prefix",
     "MissingRowsWarning",
     "GroupingFactorWarning",
 ]
@@ -92,6 +95,63 @@ class BoundDesign:
     n_rows: int
     n_dropped: int
     row_index: np.ndarray  # index labels of the rows used
+
+    @property
+    def predictors(self) -> tuple[tuple[str, PredictorDesign], ...]:
+        """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first."""
+        return (("mu", self.main), *self.dpars)
+
+
+def dpar_prefix(dpar: str) -> str:
+    """brms's name prefix for a parameter's coefficients: none for mu, ``sigma_`` for sigma."""
+    return "" if dpar == "mu" else f"{dpar}_"
+
+
+@dataclass(frozen=True)
+class GroupBlock:
+    """Group-level effects drawn together from one (multivariate) normal: one group term, or every term
+    on the same grouping factor with the same ID across formulas (brms's ``(1 | p | g)``), which makes
+    their effects correlated. ``members`` are (predictor index, term index) with the block's columns
+    ``slices[m]`` = (start, stop) for each."""
+
+    name: str
+    members: tuple[tuple[int, int], ...]
+    slices: tuple[tuple[int, int], ...]
+    coef_names: tuple[str, ...]  # brms's names, with the parameter prefix ("sigma_Intercept")
+    correlated: bool
+    levels: tuple[str, ...]
+
+    @property
+    def k(self) -> int:
+        return len(self.coef_names)
+
+    @property
+    def n_levels(self) -> int:
+        return len(self.levels)
+
+
+def group_blocks(predictors: tuple[tuple[str, PredictorDesign], ...]) -> tuple[GroupBlock, ...]:
+    """Group terms of all predictors, joined where they share a grouping factor and an ID."""
+    order: list[tuple[str, str | None, int, int]] = []
+    for j, (_, pred) in enumerate(predictors):
+        for i, g in enumerate(pred.groups):
+            order.append((g.name, g.term.id, j, i))
+    blocks: list[GroupBlock] = []
+    done: set[tuple[int, int]] = set()
+    for name, gid, j, i in order:
+        if (j, i) in done:
+            continue
+        members = [(j, i)] if gid is None else [(jj, ii) for n, d, jj, ii in order if n == name and d == gid]
+        done.update(members)
+        slices, coefs, correlated = [], [], False
+        for jj, ii in members:
+            dpar, g = predictors[jj][0], predictors[jj][1].groups[ii]
+            slices.append((len(coefs), len(coefs) + len(g.coef_names)))
+            coefs += [dpar_prefix(dpar) + c for c in g.coef_names]
+            correlated |= g.term.correlated
+        blocks.append(GroupBlock(name, tuple(members), tuple(slices), tuple(coefs), correlated and len(coefs) > 1,
+                                 predictors[j][1].groups[i].levels))
+    return tuple(blocks)
 
 
 def _all_factors(spec: ModelSpec) -> list[Factor]:

@@ -387,8 +387,14 @@ _CLASS_NAMES = {
 def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorStatement:
     cls = _CLASS_NAMES.get(line.cls)
     args = line.target_args
+    dpar = None
     if cls is None and line.cls in aux_names:
         cls = ParamClass.AUX
+    if cls is None and "_" in line.cls:
+        # the coefficients of a modelled family parameter: Intercept_sigma, b_sigma[x], sd_sigma[g]
+        head, _, tail = line.cls.partition("_")
+        if head in _CLASS_NAMES and head != "cor" and tail in aux_names:
+            cls, dpar = _CLASS_NAMES[head], tail
     if cls is None:
         valid = sorted(_CLASS_NAMES) + list(aux_names)
         raise PriorError(
@@ -435,13 +441,14 @@ def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorSta
                 "write sd[g] or sd[g, x], not sd[x || g]",
             )
     if cls is ParamClass.B:
-        target = PriorTarget(cls, coef=args[0] if args else None)
+        target = PriorTarget(cls, coef=args[0] if args else None, dpar=dpar)
     elif cls in (ParamClass.SD, ParamClass.COR):
-        target = PriorTarget(cls, group=args[0] if args else None, coef=args[1] if len(args) > 1 else None)
+        target = PriorTarget(cls, group=args[0] if args else None, coef=args[1] if len(args) > 1 else None,
+                             dpar=dpar)
     elif cls is ParamClass.AUX:
         target = PriorTarget(cls, dpar=line.cls)
     else:
-        target = PriorTarget(cls)
+        target = PriorTarget(cls, dpar=dpar)
     return PriorStatement(target, _distribution(line.distribution, text), pos=line.pos)
 
 

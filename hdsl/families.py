@@ -129,6 +129,7 @@ class Family:
     check_additions: Callable[[np.ndarray, Mapping[str, np.ndarray], str], None] = _no_additions
     eta_log_lik: Mapping[Link, Callable[[Array, Array, Aux], Array]] = field(default_factory=dict)
     prior_link: Link | None = None
+    expected: Callable[[Array, Aux], Array] = lambda mu, aux: mu  # E[y] (brms's posterior_epred) from mu
     log_cdf: Callable[[Array, Array, Aux], Array] | None = None
     log_sf: Callable[[Array, Array, Aux], Array] | None = None
 
@@ -518,7 +519,7 @@ STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIG
 BERNOULLI = _family("bernoulli", _BINARY_LINKS, (), _bernoulli, _check_binary, discrete=True,
                     eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
 BINOMIAL = _family("binomial", _BINARY_LINKS, (), _binomial, _check_counts, discrete=True,
-                   additions=("trials",), check_additions=_check_trials,
+                   additions=("trials",), check_additions=_check_trials, expected=lambda mu, aux: mu * aux["trials"],
                    eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
 POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson, _check_counts, discrete=True,
                   eta_log_lik={Link.LOG: _poisson_log_eta})
@@ -536,12 +537,15 @@ EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), ()
 WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive,
                   eta_log_lik={Link.LOG: _weibull_log_eta}, log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
 ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
-                                _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta})
+                                _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta},
+                                expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
 ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
-                                    (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True)
+                                    (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True,
+                                    expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
 HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
                          (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True,
-                         eta_log_lik={Link.LOG: _hurdle_poisson_log_eta})
+                         eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
+                         expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
 
 FAMILIES: dict[str, Family] = {
     f.name: f

@@ -138,12 +138,13 @@ class PriorTarget:
     dpar: str | None = None
 
     def __str__(self) -> str:
+        """As written in a spec: ``sigma``, ``Intercept``, ``b[x]``, ``sd[g, x]``; the coefficients of a
+        modelled family parameter carry its name: ``Intercept_sigma``, ``b_sigma[x]``, ``sd_sigma[g]``."""
         if self.cls is ParamClass.AUX:
             return str(self.dpar)
-        if self.cls is ParamClass.INTERCEPT:
-            return "Intercept"
+        head = self.cls.value + (f"_{self.dpar}" if self.dpar else "")
         parts = [p for p in (self.group, self.coef) if p is not None]
-        return self.cls.value + (f"[{', '.join(parts)}]" if parts else "")
+        return head + (f"[{', '.join(parts)}]" if parts else "")
 
 
 @dataclass(frozen=True)

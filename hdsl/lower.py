@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jax
 import jax.numpy as jnp
@@ -21,13 +21,13 @@ from numpyro.distributions import constraints
 from numpyro.distributions.distribution import validation_enabled
 from numpyro.distributions.transforms import biject_to
 
-from .design import BoundDesign, PredictorDesign
+from .design import BoundDesign, GroupBlock, PredictorDesign, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
-from .families import Link, get_family
+from .families import Link, get_family, scalar_aux
 from .ir import ParamClass, PriorTarget
-from .priors import ParamPrior, PriorTable
+from .priors import ParamPrior, PriorTable, sd_targets
 
-__all__ = ["Block", "Layout", "CompiledModel", "lower_model"]
+__all__ = ["Block", "Layout", "CompiledModel", "lower_model", "param_key"]
 
 Array = jax.Array
 
@@ -136,18 +136,41 @@ class _BlockPrior:
         return total
 
 
+def param_key(dpar: str, name: str) -> str:
+    """Key of a predictor's parameter or data array: ``b`` for mu, ``b__sigma`` for sigma's formula."""
+    return name if dpar == "mu" else f"{name}__{dpar}"
+
+
 @dataclass(frozen=True, eq=False)
 class _GroupLowering:
+    """One group block (see ``design.GroupBlock``): its effects r (levels × k) are sampled together."""
+
     index: int
     name: str
-    z_ones: tuple[bool, ...]  # columns that are the constant 1 (the group intercept): no multiply
     n_levels: int
     k: int
     correlated: bool
     centered: bool
-    pop_index: np.ndarray  # per coef: index into [b_Intercept, b...] of the matching population coef, or -1
+    pop_index: np.ndarray  # per column: index into the concatenated population coefficients, or -1
     sd_prior: _BlockPrior
     lkj_eta: float
+
+
+@dataclass(frozen=True, eq=False)
+class _PredictorLowering:
+    """One linear predictor: mu's (the first formula) or a family parameter's (``sigma ~ ...``)."""
+
+    dpar: str
+    link: Link
+    intercept: bool
+    p: int
+    xbar: np.ndarray
+    intercept_prior: _BlockPrior | None
+    b_prior: _BlockPrior | None
+    terms: tuple[tuple[int, int, int, tuple[bool, ...]], ...]  # per group term: block, start, stop, is-1 columns
+
+    def key(self, name: str) -> str:
+        return param_key(self.dpar, name)
 
 
 @dataclass(frozen=True, eq=False)
@@ -164,10 +187,14 @@ class CompiledModel:
     # per-level sums of y: a new response needs new sums (``sufficient_statistics``) or removing ``suff``
     log_density_with: Callable[[Array, dict], Array]  # data as an argument: one program for many folds
     pointwise_log_lik_with: Callable[[Array, dict], Array]
-    eta_from_params: Callable[[dict[str, Array], dict], Array]  # linear predictor from constrained params
-    arrays_for: Callable[..., dict]  # (PredictorDesign, y or None, additions) → data pytree
+    eta_from_params: Callable[[dict[str, Array], dict], Array]  # mu's linear predictor from constrained params
+    aux_from_params: Callable[[dict[str, Array], dict], dict[str, Array]]  # the family's other parameters
+    # (scalars, or per row where modelled) and the addition terms: what Family.log_lik / sample take as aux
+    arrays_for: Callable[..., dict]  # (predictors, y or None, additions) → data pytree
     log_density_terms: Callable[[Array], dict[str, float]]  # piece by piece, for error messages
     link: Link
+    blocks: tuple[GroupBlock, ...] = ()
+    centering: dict = field(default_factory=dict)  # per predictor (dpar): the training column means
 
 
 def _sufficient_statistics_apply(design: BoundDesign, family: str, link: Link, groups: list) -> bool:
@@ -236,76 +263,98 @@ def lower_model(
 ) -> CompiledModel:
     """Compile the log-density. No user mistake can reach this point: validation is done.
 
-    ``centered[i]`` samples group term ``i``'s effects directly (``r ~ N(0, Σ)``) instead of the
+    ``centered[b]`` samples group block ``b``'s effects directly (``r ~ N(0, Σ)``) instead of the
     non-centered ``z ~ N(0, 1)``; better when each level has much data.
     """
     spec = design.spec
-    if design.dpars:
-        from .errors import FormulaError
-
-        raise FormulaError("distributional formulas (e.g. 'sigma ~ x') are not supported yet")
     family = get_family(spec.family.name)
     link = Link(spec.family.link) if spec.family.link else family.default_link
+    aux_links = {a.name: a.link for a in family.aux}
     jdtype = jnp.dtype(dtype)
-    main: PredictorDesign = design.main
+    predictors = design.predictors
+    blocks = group_blocks(predictors)
     builder = _LayoutBuilder()
 
-    p = main.X.shape[1]
-    xbar = main.X.mean(axis=0) if (main.intercept and p) else np.zeros(p)
-    xbar_j = _cast(xbar, jdtype)
-    if main.intercept:
-        builder.add("Intercept", ())
-        intercept_prior = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT)]])
-    if p:
-        builder.add("b", (p,))
-        b_prior = _BlockPrior([priors[PriorTarget(ParamClass.B, coef=c)] for c in main.coef_names])
+    # population-level coefficients of every predictor, in one concatenated vector for centered blocks
+    preds: list[_PredictorLowering] = []
+    pop_offsets: list[int] = []
+    n_pop = 0
+    for dpar, pred in predictors:
+        d = None if dpar == "mu" else dpar
+        p = pred.X.shape[1]
+        xbar = pred.X.mean(axis=0) if (pred.intercept and p) else np.zeros(p)
+        key = functools.partial(param_key, dpar)
+        ip = bp = None
+        if pred.intercept:
+            builder.add(key("Intercept"), ())
+            ip = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)]])
+        if p:
+            builder.add(key("b"), (p,))
+            bp = _BlockPrior([priors[PriorTarget(ParamClass.B, coef=c, dpar=d)] for c in pred.coef_names])
+        terms = []
+        for i, g in enumerate(pred.groups):
+            bi = next(b for b, blk in enumerate(blocks) if (len(preds), i) in blk.members)
+            start, stop = blocks[bi].slices[blocks[bi].members.index((len(preds), i))]
+            terms.append((bi, start, stop, tuple(j == 0 and g.term.intercept for j in range(stop - start))))
+        preds.append(_PredictorLowering(dpar, link if dpar == "mu" else aux_links[dpar], pred.intercept, p, xbar,
+                                        ip, bp, tuple(terms)))
+        pop_offsets.append(n_pop)
+        n_pop += 1 + p
 
     groups: list[_GroupLowering] = []
-    for i, g in enumerate(main.groups):
-        k = len(g.coef_names)
-        correlated = g.term.correlated and k > 1
-        is_centered = bool(centered[i]) if centered is not None else False
-        builder.add(f"sd_{i}", (k,))
-        builder.add(f"{'beta' if is_centered else 'z'}_{i}", (g.n_levels, k))
+    for b, blk in enumerate(blocks):
+        is_centered = bool(centered[b]) if centered is not None else False
+        builder.add(f"sd_{b}", (blk.k,))
+        builder.add(f"{'beta' if is_centered else 'z'}_{b}", (blk.n_levels, blk.k))
         eta = 1.0
-        if correlated:
-            builder.add(f"L_{i}", (k * (k - 1) // 2,))
-            eta = priors[PriorTarget(ParamClass.COR, group=g.name)].distribution.args[0]
-        sd_prior = _BlockPrior([priors[PriorTarget(ParamClass.SD, group=g.name, coef=c)] for c in g.coef_names])
-        z_ones = tuple(j == 0 and g.term.intercept for j in range(k))
-        pop_names = (["Intercept"] if main.intercept else [None]) + list(main.coef_names)
-        pop_index = np.array([pop_names.index(c) if c in pop_names else -1 for c in g.coef_names])
-        groups.append(_GroupLowering(i, g.name, z_ones, g.n_levels, k,
-                                     correlated, is_centered, pop_index, sd_prior, float(eta)))
+        if blk.correlated:
+            builder.add(f"L_{b}", (blk.k * (blk.k - 1) // 2,))
+            eta = priors[PriorTarget(ParamClass.COR, group=blk.name)].distribution.args[0]
+        pop_index = []
+        for (j, i) in blk.members:
+            pred = predictors[j][1]
+            names = (["Intercept"] if pred.intercept else [None]) + list(pred.coef_names)
+            pop_index += [pop_offsets[j] + names.index(c) if c in names else -1 for c in pred.groups[i].coef_names]
+        sd_prior = _BlockPrior([priors[t] for t in sd_targets(design, blk)])
+        groups.append(_GroupLowering(b, blk.name, blk.n_levels, blk.k, blk.correlated, is_centered,
+                                     np.array(pop_index, dtype=int), sd_prior, float(eta)))
+    aux_params = scalar_aux(spec)
     aux_priors = {}
-    for a in family.aux:
+    for a in aux_params:
         builder.add(a.name, ())
         aux_priors[a.name] = _BlockPrior([priors[PriorTarget(ParamClass.AUX, dpar=a.name)]])
     layout = Layout(tuple(builder.blocks))
 
-    def arrays_for(pred: PredictorDesign, y: np.ndarray | None, additions: dict[str, np.ndarray]) -> dict:
+    def arrays_for(bound: PredictorDesign | dict[str, PredictorDesign], y: np.ndarray | None,
+                   additions: dict[str, np.ndarray]) -> dict:
         """The data a log-density or predictor reads, as a pytree of arrays: training or new data,
-        centered with the training means. An optional ``weights`` array multiplies each row's
-        log-likelihood (cross-validation folds set held-out rows to 0)."""
-        n = pred.X.shape[0]
+        centered with the training means. ``bound``: mu's predictor, or every predictor by dpar. An
+        optional ``weights`` array multiplies each row's log-likelihood (cross-validation folds set
+        held-out rows to 0)."""
+        by_dpar = bound if isinstance(bound, dict) else {"mu": bound}
+        n = next(iter(by_dpar.values())).X.shape[0]
         data = {
             "y": _cast(np.zeros(n) if y is None else y, jdtype),
-            "X": _cast(pred.X - xbar, jdtype),
             "additions": {k: _cast(v, jdtype) for k, v in additions.items() if k != "weights"},
         }
-        # optional keys, present only where they do something (the traced program stays lean)
-        if pred.offset is not None:
-            data["offset"] = _cast(pred.offset, jdtype)
         if "weights" in additions:
             data["weights"] = _cast(additions["weights"], jdtype)
-        for i, g in enumerate(pred.groups):
-            data[f"codes_{i}"] = jnp.asarray(g.codes, dtype=jnp.int32)
-            data[f"Z_{i}"] = _cast(g.Z, jdtype)
+        for pl in preds:
+            pred = by_dpar.get(pl.dpar)
+            if pred is None:
+                continue
+            data[pl.key("X")] = _cast(pred.X - pl.xbar, jdtype)
+            # optional keys, present only where they do something (the traced program stays lean)
+            if pred.offset is not None:
+                data[pl.key("offset")] = _cast(pred.offset, jdtype)
+            for i, g in enumerate(pred.groups):
+                data[pl.key(f"codes_{i}")] = jnp.asarray(g.codes, dtype=jnp.int32)
+                data[pl.key(f"Z_{i}")] = _cast(g.Z, jdtype)
         return data
 
-    train = arrays_for(main, design.y, dict(design.additions))
+    train = arrays_for(dict(predictors), design.y, dict(design.additions))
     if _sufficient_statistics_apply(design, family.name, link, groups):
-        train["suff"] = _gaussian_sufficient_statistics(design, xbar, jdtype)
+        train["suff"] = _gaussian_sufficient_statistics(design, preds[0].xbar, jdtype)
     corr_bijector = biject_to(constraints.corr_cholesky)
 
     @_without_validation
@@ -317,16 +366,22 @@ def lower_model(
 
         def add(name: str, value: Array) -> None:
             terms[name] = terms[name] + value if name in terms else value
-        if p:
-            b, lj = b_prior.bounds.forward(u["b"])
-            add("prior of b", lj + b_prior(b))
-            out["b"] = b
-        if main.intercept:
-            centered = u["Intercept"]
-            b0 = centered - (jnp.dot(xbar_j, out["b"]) if p else 0.0)
-            add("prior of Intercept", intercept_prior(jnp.reshape(b0, (1,))))
-            out["b_Intercept"] = b0
-            out["Intercept_centered"] = centered
+        pop = []
+        for pl in preds:
+            label = "" if pl.dpar == "mu" else f" ({pl.dpar})"
+            if pl.p:
+                b, lj = pl.b_prior.bounds.forward(u[pl.key("b")])
+                add(f"prior of b{label}", lj + pl.b_prior(b))
+                out[pl.key("b")] = b
+            b0 = jnp.zeros((), flat.dtype)
+            if pl.intercept:
+                c = u[pl.key("Intercept")]
+                b0 = c - (jnp.dot(_cast(pl.xbar, flat.dtype), out[pl.key("b")]) if pl.p else 0.0)
+                add(f"prior of Intercept{label}", pl.intercept_prior(jnp.reshape(b0, (1,))))
+                out[pl.key("b_Intercept")] = b0
+                out[pl.key("Intercept_centered")] = c
+            pop += [jnp.reshape(b0, (1,)), out.get(pl.key("b"), jnp.zeros((0,), flat.dtype))]
+        pop = jnp.concatenate(pop)
         for g in groups:
             sd, lj = g.sd_prior.bounds.forward(u[f"sd_{g.index}"])
             add(f"prior of sd[{g.name}]", lj + g.sd_prior(sd))
@@ -340,8 +395,6 @@ def lower_model(
             if g.centered:
                 # the level's whole coefficient, centered on the population coefficient it varies around
                 beta = u[f"beta_{g.index}"]
-                pop = jnp.concatenate([jnp.reshape(out.get("b_Intercept", jnp.zeros((), beta.dtype)), (1,)),
-                                       out.get("b", jnp.zeros((0,), beta.dtype))])
                 m = jnp.where(g.pop_index >= 0, pop[np.maximum(g.pop_index, 0)], 0.0)
                 r = beta - m
                 if L is None:
@@ -356,7 +409,7 @@ def lower_model(
                 out[f"z_{g.index}"] = z
             out[f"sd_{g.index}"] = sd
             out[f"r_{g.index}"] = r
-        for a in family.aux:
+        for a in aux_params:
             val, lj = aux_priors[a.name].bounds.forward(jnp.reshape(u[a.name], (1,)))
             add(f"prior of {a.name}", lj + aux_priors[a.name](val))
             out[a.name] = val[0]
@@ -366,22 +419,27 @@ def lower_model(
         out, terms = params_and_prior_terms(flat)
         return out, sum(terms.values(), jnp.zeros((), flat.dtype))
 
-    def eta_of(params: dict[str, Array], data: dict) -> Array:
-        eta = data["offset"] if "offset" in data else jnp.zeros(data["y"].shape, data["y"].dtype)
-        if main.intercept:
-            eta = eta + params["Intercept_centered"]
-        if p:
-            eta = eta + data["X"] @ params["b"]
-        for g in groups:
-            r, codes = params[f"r_{g.index}"], data[f"codes_{g.index}"]
-            for j in range(g.k):
+    def predictor_eta(pl: _PredictorLowering, params: dict[str, Array], data: dict) -> Array:
+        eta = data[pl.key("offset")] if pl.key("offset") in data else jnp.zeros(data["y"].shape, data["y"].dtype)
+        if pl.intercept:
+            eta = eta + params[pl.key("Intercept_centered")]
+        if pl.p:
+            eta = eta + data[pl.key("X")] @ params[pl.key("b")]
+        for i, (b, start, stop, ones) in enumerate(pl.terms):
+            r, codes, Z = params[f"r_{b}"], data[pl.key(f"codes_{i}")], data[pl.key(f"Z_{i}")]
+            for j in range(stop - start):
                 # one 1-D gather per coefficient: codes are valid by construction (bind checks them)
-                rj = r[:, j].at[codes].get(mode="promise_in_bounds")
-                eta = eta + (rj if g.z_ones[j] else rj * data[f"Z_{g.index}"][:, j])
+                rj = r[:, start + j].at[codes].get(mode="promise_in_bounds")
+                eta = eta + (rj if ones[j] else rj * Z[:, j])
         return eta
 
+    def eta_of(params: dict[str, Array], data: dict) -> Array:
+        return predictor_eta(preds[0], params, data)
+
     def aux_of(params: dict[str, Array], data: dict) -> dict[str, Array]:
-        aux = {a.name: params[a.name] for a in family.aux}
+        aux = {a.name: params[a.name] for a in aux_params}
+        for pl in preds[1:]:
+            aux[pl.dpar] = pl.link.inverse(predictor_eta(pl, params, data))
         aux.update(data["additions"])
         return aux
 
@@ -394,11 +452,12 @@ def lower_model(
         """Σ_g Σ_i log N(y_i | w_iᵀθ_g, σ) from per-group sums, θ_g = [Intercept, b, r_g]."""
         parts = []
         G = suff["n"].shape[0]
-        if main.intercept:
+        pl = preds[0]
+        if pl.intercept:
             parts.append(jnp.broadcast_to(params["Intercept_centered"], (G, 1)))
-        if p:
-            parts.append(jnp.broadcast_to(params["b"], (G, p)))
-        parts.extend(params[f"r_{g.index}"] for g in groups)
+        if pl.p:
+            parts.append(jnp.broadcast_to(params["b"], (G, pl.p)))
+        parts.extend(params[f"r_{b}"][:, start:stop] for b, start, stop, _ in pl.terms)
         theta = jnp.concatenate(parts, axis=1)  # (G, q)
         quad = jnp.einsum("gi,gij,gj->g", theta, suff["ww"], theta)
         ss = suff["yy"] - 2.0 * jnp.sum(theta * suff["wy"], axis=1) + quad
@@ -425,24 +484,29 @@ def lower_model(
         return {k: float(v) for k, v in terms.items()}
 
     def unconstrain(values: dict[str, np.ndarray]) -> np.ndarray:
-        """Inverse of ``constrain`` from b_Intercept, b, sd_i, z_i, L_i and the family parameters."""
+        """Inverse of ``constrain`` from each predictor's b_Intercept and b, sd_i, z_i (or r_i where
+        centered), L_i and the family parameters (keys as ``constrain`` returns them)."""
         parts: dict[str, np.ndarray] = {}
-        b = np.asarray(values.get("b", np.zeros(p)), dtype=float)
-        if p:
-            parts["b"] = b_prior.bounds.inverse(b)
-        if main.intercept:
-            parts["Intercept"] = np.asarray(float(values["b_Intercept"]) + float(np.dot(xbar, b)))
+        pop = []
+        for pl in preds:
+            b = np.asarray(values.get(pl.key("b"), np.zeros(pl.p)), dtype=float)
+            if pl.p:
+                parts[pl.key("b")] = pl.b_prior.bounds.inverse(b)
+            b0 = float(values[pl.key("b_Intercept")]) if pl.intercept else 0.0
+            if pl.intercept:
+                parts[pl.key("Intercept")] = np.asarray(b0 + float(np.dot(pl.xbar, b)))
+            pop += [[b0], b]
+        pop = np.concatenate(pop)
         for g in groups:
             parts[f"sd_{g.index}"] = g.sd_prior.bounds.inverse(values[f"sd_{g.index}"])
             if g.centered:
-                pop = np.concatenate([[float(values.get("b_Intercept", 0.0))], b])
                 m = np.where(g.pop_index >= 0, pop[np.maximum(g.pop_index, 0)], 0.0)
                 parts[f"beta_{g.index}"] = np.asarray(values[f"r_{g.index}"], dtype=float) + m
             else:
                 parts[f"z_{g.index}"] = np.asarray(values[f"z_{g.index}"], dtype=float)
             if g.correlated:
                 parts[f"L_{g.index}"] = np.asarray(corr_bijector.inv(jnp.asarray(values[f"L_{g.index}"])))
-        for a in family.aux:
+        for a in aux_params:
             parts[a.name] = aux_priors[a.name].bounds.inverse(np.reshape(values[a.name], (1,)))[0]
         return np.concatenate([np.reshape(parts[bk.name], (-1,)) for bk in layout.blocks]).astype(float)
 
@@ -457,7 +521,10 @@ def lower_model(
         log_density_with=log_density_with,
         pointwise_log_lik_with=pointwise_log_lik_with,
         eta_from_params=eta_of,
+        aux_from_params=aux_of,
         log_density_terms=log_density_terms,
         arrays_for=arrays_for,
         link=link,
+        blocks=blocks,
+        centering={pl.dpar: pl.xbar for pl in preds},
     )

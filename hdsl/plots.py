@@ -356,28 +356,6 @@ def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int
     return fig
 
 
-def _linear_predictor(fit: Fit, samples: np.ndarray) -> np.ndarray:
-    """η for the chosen samples at the training rows (samples × rows), from the stored posterior."""
-    design = _design(fit)
-    main = design.main
-    post = fit.idata["posterior"]
-    eta = np.zeros((len(samples), design.n_rows))
-    if main.offset is not None:
-        eta = eta + main.offset
-    if "b_Intercept" in post.data_vars:
-        eta = eta + _stacked(fit, "b_Intercept")[samples, None]
-    for j, c in enumerate(main.coef_names):
-        eta = eta + _stacked(fit, f"b_{c}")[samples, None] * main.X[:, j]
-    start: dict[str, int] = {}
-    for g in main.groups:
-        r = _stacked(fit, f"r_{g.name}")[samples]  # samples × levels × coefs of every term on this factor
-        first = start.get(g.name, 0)
-        start[g.name] = first + len(g.coef_names)
-        for j in range(len(g.coef_names)):
-            eta = eta + r[:, g.codes, first + j] * g.Z[:, j]
-    return eta
-
-
 def replicated_draws(fit: Fit, n_draws: int = 50, seed: int = 0) -> np.ndarray:
     """``n_draws`` replicated data sets (n_draws × rows) from the posterior predictive distribution.
 
@@ -388,34 +366,14 @@ def replicated_draws(fit: Fit, n_draws: int = 50, seed: int = 0) -> np.ndarray:
     n = design.n_rows
     rng = np.random.default_rng(seed)
     response = design.spec.response.label
-    pp = None
     if "posterior_predictive" in fit.idata.children:
         pp = _as_matrix(fit.idata, response, n)
-    elif hasattr(fit, "predict"):
+    else:
         pp = _as_matrix(fit.predict(kind="response", draws=n_draws, seed=seed), response, n)
-    elif hasattr(fit, "posterior_predictive"):
-        pp = _as_matrix(fit.posterior_predictive(seed=seed), response, n)
-    if pp is not None:
-        return pp[np.sort(rng.choice(len(pp), size=min(n_draws, len(pp)), replace=False))]
-    return _replicated_here(fit, n_draws, rng, seed)
+    if pp is None:
+        raise HdslError(f"no replicated draws of '{response}' could be made from this fit")
+    return pp[np.sort(rng.choice(len(pp), size=min(n_draws, len(pp)), replace=False))]
 
-
-def _replicated_here(fit: Fit, n_draws: int, rng: np.random.Generator, seed: int) -> np.ndarray:
-    """Replicated data drawn here, through the family's sampler, where hdsl.predict is absent."""
-    import jax
-    import jax.numpy as jnp
-
-    from .families import get_family
-
-    design = _design(fit)
-    post = fit.idata["posterior"]
-    total = post.sizes["chain"] * post.sizes["draw"]
-    samples = rng.choice(total, size=min(n_draws, total), replace=False)
-    mu = fit.model.compiled.link.inverse(jnp.asarray(_linear_predictor(fit, samples)))
-    family = get_family(design.spec.family.name)
-    aux = {a.name: jnp.asarray(_stacked(fit, a.name)[samples, None]) for a in family.aux}
-    aux.update({k: jnp.asarray(v) for k, v in design.additions.items() if k != "weights"})
-    return np.asarray(family.sample(jax.random.key(seed), mu, aux))
 
 
 def _as_matrix(pp, response: str, n: int) -> np.ndarray | None:

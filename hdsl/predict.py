@@ -24,9 +24,10 @@ from .coding import brms_name
 from .design import GroupDesign, PredictorDesign, bind_predictor
 from .errors import DataError, HdslError
 from .expand import expand_spec
-from .families import get_family
+from .families import get_family, scalar_aux
+from .lower import param_key
 from .parse import parse_spec
-from .results import parameter_names
+from .results import cor_names, effects_variables, parameter_names, population_names
 from .terms import columns_used, evaluate_factor
 
 if TYPE_CHECKING:
@@ -58,20 +59,13 @@ def draw_index(n_chains: int, n_draws: int, draws: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def _centering(model: Model) -> np.ndarray:
-    """The training means the compiled model subtracts from the population-level columns."""
-    X = model.design.main.X
-    if X.shape[1] == 0:
-        return np.zeros(0)
-    return np.mean(X - np.asarray(model.compiled.data["X"], dtype=float), axis=0)
-
-
 def posterior_params(model: Model, posterior: xr.Dataset) -> dict[str, np.ndarray]:
     """The compiled model's parameter dict, one row per draw (draws flattened over chains), rebuilt from
-    the named posterior variables: b_Intercept, b, Intercept_centered, sd_i, L_i (correlated terms), r_i
-    and the family's parameters."""
+    the named posterior variables (the inverse of ``results.constrained_draws``): each predictor's
+    b_Intercept, b and Intercept_centered, each group block's sd_i, L_i (correlated) and r_i, and the
+    family's scalar parameters."""
     design = model.design
-    main = design.main
+    compiled = model.compiled
     missing = [n for n in parameter_names(design) if n not in posterior.data_vars]
     if missing:
         raise HdslError(f"the posterior does not match this model: missing {', '.join(missing)}",
@@ -82,51 +76,59 @@ def posterior_params(model: Model, posterior: xr.Dataset) -> dict[str, np.ndarra
         return np.asarray(v, dtype=float).reshape((-1,) + v.shape[2:])
 
     out: dict[str, np.ndarray] = {}
-    b = np.stack([flat(f"b_{c}") for c in main.coef_names], axis=-1) if main.coef_names else None
-    if b is not None:
-        out["b"] = b
-    if main.intercept:
-        out["b_Intercept"] = flat("b_Intercept")
-        out["Intercept_centered"] = out["b_Intercept"] + (b @ _centering(model) if b is not None else 0.0)
-    seen: dict[str, int] = {}
-    for i, g in enumerate(main.groups):
-        start = seen.get(g.name, 0)
-        k = len(g.coef_names)
-        seen[g.name] = start + k
-        r = posterior[f"r_{g.name}"]
-        levels = [str(v) for v in r[g.name].values]
-        if tuple(levels) != tuple(g.levels):
-            raise HdslError(f"the levels of '{g.name}' in the posterior differ from those in the data",
-                            hint="load the fit with the data it was fitted to")
-        out[f"r_{i}"] = flat(f"r_{g.name}")[..., start:start + k]
-        out[f"sd_{i}"] = np.stack([flat(f"sd_{g.name}__{c}") for c in g.coef_names], axis=-1)
-        if g.term.correlated and k > 1:
-            n = out[f"sd_{i}"].shape[0]
+    for dpar, pred in design.predictors:
+        names = population_names(dpar, pred)
+        b_names = names[1:] if pred.intercept else names
+        b = np.stack([flat(n) for n in b_names], axis=-1) if b_names else None
+        if b is not None:
+            out[param_key(dpar, "b")] = b
+        if pred.intercept:
+            b0 = flat(names[0])
+            out[param_key(dpar, "b_Intercept")] = b0
+            out[param_key(dpar, "Intercept_centered")] = b0 + (b @ compiled.centering[dpar] if b is not None else 0.0)
+    for i, blk in enumerate(compiled.blocks):
+        out[f"sd_{i}"] = np.stack([flat(f"sd_{blk.name}__{c}") for c in blk.coef_names], axis=-1)
+        if blk.correlated:
+            n, k = out[f"sd_{i}"].shape
             C = np.broadcast_to(np.eye(k), (n, k, k)).copy()
-            for bb in range(k):
-                for a in range(bb):
-                    C[:, a, bb] = C[:, bb, a] = flat(f"cor_{g.name}__{g.coef_names[a]}__{g.coef_names[bb]}")
+            for a, bb, name in cor_names(blk):
+                C[:, a, bb] = C[:, bb, a] = flat(name)
             out[f"L_{i}"] = np.linalg.cholesky(C)
-    for a in get_family(design.spec.family.name).aux:
+    pieces: dict[int, dict[int, np.ndarray]] = {}
+    for v in effects_variables(design):
+        levels = [str(x) for x in posterior[v.name][v.group].values]
+        if tuple(levels) != tuple(compiled.blocks[v.parts[0][0]].levels):
+            raise HdslError(f"the levels of '{v.group}' in the posterior differ from those in the data",
+                            hint="load the fit with the data it was fitted to")
+        r = flat(v.name)
+        col = 0
+        for b, start, stop in v.parts:
+            pieces.setdefault(b, {})[start] = r[..., col:col + stop - start]
+            col += stop - start
+    for b, parts in pieces.items():
+        out[f"r_{b}"] = np.concatenate([parts[k] for k in sorted(parts)], axis=-1)
+    for a in scalar_aux(design.spec):
         out[a.name] = flat(a.name)
     return out
 
 
-def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None) -> list[np.ndarray]:
-    """Per group term, which of its coefficients enter the prediction (``re_formula`` as in brms)."""
+def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None) -> list[list[np.ndarray]]:
+    """Per predictor and group term, which of its coefficients enter the prediction (``re_formula`` as in
+    brms). On a family parameter's formula a term is kept whole where ``re_formula`` names its group."""
+    preds = model.design.predictors
     groups = model.design.main.groups
     if re_formula is None:
-        return [np.ones(len(g.coef_names), bool) for g in groups]
+        return [[np.ones(len(g.coef_names), bool) for g in pred.groups] for _, pred in preds]
     text = str(re_formula).strip()
     rhs = text[1:].strip() if text.startswith("~") else text
     if text.upper() == "NA" or rhs in ("0", "-1", "1", "1 + 0", "0 + 1"):
-        return [np.zeros(len(g.coef_names), bool) for g in groups]
+        return [[np.zeros(len(g.coef_names), bool) for g in pred.groups] for _, pred in preds]
     try:
         wanted = expand_spec(parse_spec(f"hdsl_response__ ~ {rhs}")).predictor.groups
     except HdslError as exc:
         raise HdslError(f"cannot read re_formula {re_formula!r}: {exc.message}",
                         hint="write e.g. '~ (1 | g)', or '~0' for no group-level effects") from None
-    names = {g.name for g in groups}
+    names = {g.name for _, pred in preds for g in pred.groups}
     masks = [np.zeros(len(g.coef_names), bool) for g in groups]
     for term in wanted:
         if term.group_label not in names:
@@ -144,20 +146,22 @@ def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None
             hit = np.array([c in coefs for c in groups[i].coef_names])
             masks[i] |= hit
             found |= {c for c, h in zip(groups[i].coef_names, hit, strict=True) if h}
-        if coefs - found:
+        if members and coefs - found:
             have = [c for i in members for c in groups[i].coef_names]
             raise HdslError(f"re_formula asks for {', '.join(sorted(coefs - found))} varying by "
                             f"'{term.group_label}', which the model does not have; it has: {', '.join(have)}")
-    return masks
+    named = {t.group_label for t in wanted}
+    return [masks] + [[np.full(len(g.coef_names), g.name in named) for g in pred.groups] for _, pred in preds[1:]]
 
 
-def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[bool]) -> None:
-    pred = model.spec.predictor
-    factors = [f for t in pred.terms for f in t.factors] + list(pred.offsets)
-    cols = [n.name for f in factors for n in columns_used(f.expr)]
-    for g, keep in zip(pred.groups, kept, strict=True):
-        if keep:
-            cols += [n.name for t in g.terms for f in t.factors for n in columns_used(f.expr)] + list(g.group)
+def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[list[bool]]) -> None:
+    cols = []
+    for pred, keep_terms in zip([model.spec.predictor] + [p for _, p in model.spec.dpars], kept, strict=True):
+        factors = [f for t in pred.terms for f in t.factors] + list(pred.offsets)
+        cols += [n.name for f in factors for n in columns_used(f.expr)]
+        for g, keep in zip(pred.groups, keep_terms, strict=True):
+            if keep:
+                cols += [n.name for t in g.terms for f in t.factors for n in columns_used(f.expr)] + list(g.group)
     for c in dict.fromkeys(cols):
         if c not in newdata.columns:
             raise DataError(f"newdata has no column '{c}', which the model needs", column=c)
@@ -181,32 +185,21 @@ def _additions(model: Model, data: pd.DataFrame, required: bool) -> dict[str, np
 
 @dataclasses.dataclass(frozen=True)
 class _Bound:
-    pred: PredictorDesign
+    preds: dict[str, PredictorDesign]  # by dpar, mu first
     additions: dict[str, np.ndarray]
-    masks: list[np.ndarray]
+    masks: list[list[np.ndarray]]  # per predictor, per group term
     y: np.ndarray | None
 
 
-def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
-          need_response: bool, need_additions: bool) -> _Bound:
-    design = model.design
-    masks = _re_masks(model, re_formula, newdata)
-    if newdata is None:
-        return _Bound(design.main, {k: v for k, v in design.additions.items() if k != "weights"}, masks,
-                      design.y if need_response else None)
-    if not isinstance(newdata, pd.DataFrame):
-        newdata = pd.DataFrame(newdata)
-    if len(newdata) == 0:
-        raise DataError("newdata is empty")
-    kept = [bool(m.any()) for m in masks]
-    _check_columns(model, newdata, kept)
-    spec_pred = model.spec.predictor
+def _bind_new(model: Model, spec_pred, trained: PredictorDesign, newdata: pd.DataFrame, kept: list[bool],
+              allow_new_levels: bool) -> PredictorDesign:
+    """One predictor on new data, encoded as in training; left-out group terms get all-zero columns."""
     sub = dataclasses.replace(spec_pred, groups=tuple(g for g, k in zip(spec_pred.groups, kept, strict=True) if k))
-    bound = bind_predictor(sub, newdata, dict(design.main.factor_state), allow_new_levels=True)
+    bound = bind_predictor(sub, newdata, dict(model.design.main.factor_state), allow_new_levels=True)
     n = len(newdata)
     groups: list[GroupDesign] = []
     it = iter(bound.groups)
-    for g, keep in zip(design.main.groups, kept, strict=True):
+    for g, keep in zip(trained.groups, kept, strict=True):
         if not keep:
             groups.append(GroupDesign(g.term, g.levels, np.zeros(n, np.int32), np.zeros((n, len(g.coef_names))),
                                       g.coef_names))
@@ -219,7 +212,25 @@ def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, al
                             hint="pass allow_new_levels=True to draw its effects from the fitted population "
                                  "distribution, or re_formula='~0' to leave the group-level effects out")
         groups.append(ng)
-    pred = dataclasses.replace(bound, groups=tuple(groups))
+    return dataclasses.replace(bound, groups=tuple(groups))
+
+
+def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
+          need_response: bool, need_additions: bool) -> _Bound:
+    design = model.design
+    masks = _re_masks(model, re_formula, newdata)
+    if newdata is None:
+        return _Bound(dict(design.predictors), {k: v for k, v in design.additions.items() if k != "weights"},
+                      masks, design.y if need_response else None)
+    if not isinstance(newdata, pd.DataFrame):
+        newdata = pd.DataFrame(newdata)
+    if len(newdata) == 0:
+        raise DataError("newdata is empty")
+    kept = [[bool(m.any()) for m in ms] for ms in masks]
+    _check_columns(model, newdata, kept)
+    spec_preds = [model.spec.predictor] + [p for _, p in model.spec.dpars]
+    preds = {dpar: _bind_new(model, sp, trained, newdata, k, allow_new_levels)
+             for (dpar, trained), sp, k in zip(design.predictors, spec_preds, kept, strict=True)}
     y = None
     if need_response:
         label = model.spec.response.label
@@ -228,7 +239,7 @@ def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, al
         except (KeyError, HdslError):
             raise DataError(f"newdata needs the response '{label}' for the log-likelihood", column=label) from None
         get_family(model.spec.family.name).check_response(y, label)
-    return _Bound(pred, _additions(model, newdata, need_additions), masks, y)
+    return _Bound(preds, _additions(model, newdata, need_additions), masks, y)
 
 
 def _effects_with_new_levels(model: Model, params: dict[str, np.ndarray], bound: _Bound,
@@ -236,39 +247,37 @@ def _effects_with_new_levels(model: Model, params: dict[str, np.ndarray], bound:
     """Mask the left-out coefficients and append, per draw, effects for new levels drawn from the
     population distribution: r_new = z · Lᵀ · diag(sd), z ~ N(0, I) (the lowering's convention)."""
     out = dict(params)
-    for i, (g_train, g_new) in enumerate(zip(model.design.main.groups, bound.pred.groups, strict=True)):
-        r = params[f"r_{i}"]
-        n_new = g_new.n_levels - g_train.n_levels
+    preds = list(bound.preds.values())
+    for b, blk in enumerate(model.compiled.blocks):
+        r = params[f"r_{b}"]
+        n_new = max(preds[j].groups[i].n_levels for j, i in blk.members) - blk.n_levels
         if n_new > 0:
-            z = np.asarray(jax.random.normal(jax.random.fold_in(key, i), (r.shape[0], n_new, r.shape[2])),
+            z = np.asarray(jax.random.normal(jax.random.fold_in(key, b), (r.shape[0], n_new, r.shape[2])),
                            dtype=float)
-            if f"L_{i}" in params:
-                z = np.einsum("snj,skj->snk", z, params[f"L_{i}"])
-            r = np.concatenate([r, z * params[f"sd_{i}"][:, None, :]], axis=1)
-        out[f"r_{i}"] = r * bound.masks[i]
+            if f"L_{b}" in params:
+                z = np.einsum("snj,skj->snk", z, params[f"L_{b}"])
+            r = np.concatenate([r, z * params[f"sd_{b}"][:, None, :]], axis=1)
+        mask = np.concatenate([bound.masks[j][i] for j, i in blk.members])
+        out[f"r_{b}"] = r * mask
     return out
 
 
 def _per_draw(model: Model, params: dict[str, np.ndarray], data: dict, kind: str, key: jax.Array) -> np.ndarray:
     compiled = model.compiled
     family = get_family(model.spec.family.name)
-    aux_names = [a.name for a in family.aux]
-    keys = [k for k in ("Intercept_centered", "b") if k in params]
-    keys += [f"r_{i}" for i in range(len(model.design.main.groups))] + aux_names
-    tree = {k: jnp.asarray(params[k], dtype=compiled.dtype) for k in keys}
-    n = tree[keys[0]].shape[0] if keys else 0
+    tree = {k: jnp.asarray(v, dtype=compiled.dtype) for k, v in params.items()}
+    n = next(iter(tree.values())).shape[0]
 
     def one(p, k):
         eta = compiled.eta_from_params(p, data)
         if kind == "linpred":
             return eta
         if kind == "loglik":
-            aux = {a: p[a] for a in aux_names} | dict(data["additions"])
-            return family.log_lik_eta(data["y"], eta, compiled.link, aux)
+            return family.log_lik_eta(data["y"], eta, compiled.link, compiled.aux_from_params(p, data))
         mu = compiled.link.inverse(eta)
+        aux = compiled.aux_from_params(p, data)
         if kind == "mean":
-            return mu
-        aux = {a: p[a] for a in aux_names} | dict(data["additions"])
+            return family.expected(mu, aux)
         return family.sample(k, mu, aux)
 
     return np.asarray(jax.jit(jax.vmap(one))(tree, jax.random.split(key, n)))
@@ -281,12 +290,13 @@ def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: 
     idx = draw_index(posterior.sizes["chain"], posterior.sizes["draw"], draws)
     posterior = posterior.isel(draw=idx)
     need_y = kind == "loglik"
+    family = get_family(model.spec.family.name)
     bound = _bind(model, newdata, re_formula, allow_new_levels, need_response=need_y,
-                  need_additions=kind in ("response", "loglik"))
+                  need_additions=kind in ("response", "loglik") or (kind == "mean" and bool(family.additions)))
     key = jax.random.key(seed)
     k_levels, k_draws = jax.random.split(key)
     params = _effects_with_new_levels(model, posterior_params(model, posterior), bound, k_levels)
-    data = model.compiled.arrays_for(bound.pred, bound.y, bound.additions)
+    data = model.compiled.arrays_for(bound.preds, bound.y, bound.additions)
     values = _per_draw(model, params, data, kind, k_draws)
     chains = posterior.sizes["chain"]
     return values.reshape(chains, len(idx), -1), posterior["draw"].values

@@ -18,13 +18,14 @@ import numpyro.distributions as nd
 from scipy import stats
 
 from .errors import PriorError
-from .families import get_family
+from .families import get_family, scalar_aux
 from .ir import DistributionSpec, ParamClass, PriorTarget
-from .lower import CompiledModel
-from .priors import ParamPrior, PriorTable
+from .lower import CompiledModel, param_key
+from .priors import ParamPrior, PriorTable, sd_targets
 from .results import constrained_draws, dims_and_coords
 
 __all__ = ["sample_prior"]
+
 
 
 def _scipy(dist: DistributionSpec):
@@ -66,30 +67,30 @@ def sample_prior(
     if not isinstance(draws, int) or draws < 1:
         raise PriorError(f"draws must be a positive whole number, got {draws!r}")
     rng = np.random.default_rng(seed)
-    main = design.main
     values: dict[str, np.ndarray] = {}
-    if main.intercept:
-        values["b_Intercept"] = _draw(priors[PriorTarget(ParamClass.INTERCEPT)], draws, rng)
-    p = len(main.coef_names)
-    values["b"] = (np.stack([_draw(priors[PriorTarget(ParamClass.B, coef=c)], draws, rng)
-                             for c in main.coef_names], axis=-1) if p else np.zeros((draws, 0)))
+    for dpar, pred in design.predictors:
+        d = None if dpar == "mu" else dpar
+        if pred.intercept:
+            values[param_key(dpar, "b_Intercept")] = _draw(priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)], draws,
+                                                           rng)
+        values[param_key(dpar, "b")] = (
+            np.stack([_draw(priors[PriorTarget(ParamClass.B, coef=c, dpar=d)], draws, rng) for c in pred.coef_names],
+                     axis=-1) if pred.coef_names else np.zeros((draws, 0)))
     key = jax.random.key(seed)
-    for i, g in enumerate(main.groups):
-        k = len(g.coef_names)
-        sd = np.stack([_draw(priors[PriorTarget(ParamClass.SD, group=g.name, coef=c)], draws, rng)
-                       for c in g.coef_names], axis=-1)
-        z = rng.standard_normal((draws, g.n_levels, k))
-        values[f"sd_{i}"], values[f"z_{i}"] = sd, z
-        if g.term.correlated and k > 1:
-            eta = priors[PriorTarget(ParamClass.COR, group=g.name)].distribution.args[0]
+    for b, blk in enumerate(compiled.blocks):
+        sd = np.stack([_draw(priors[t], draws, rng) for t in sd_targets(design, blk)], axis=-1)
+        z = rng.standard_normal((draws, blk.n_levels, blk.k))
+        values[f"sd_{b}"], values[f"z_{b}"] = sd, z
+        if blk.correlated:
+            eta = priors[PriorTarget(ParamClass.COR, group=blk.name)].distribution.args[0]
             key, sub = jax.random.split(key)
-            L = np.asarray(nd.LKJCholesky(k, eta).sample(sub, (draws,)))
-            values[f"L_{i}"] = L
-            values[f"r_{i}"] = np.einsum("dlj,dkj->dlk", z, L) * sd[:, None, :]
+            L = np.asarray(nd.LKJCholesky(blk.k, eta).sample(sub, (draws,)))
+            values[f"L_{b}"] = L
+            values[f"r_{b}"] = np.einsum("dlj,dkj->dlk", z, L) * sd[:, None, :]
         else:
-            values[f"r_{i}"] = z * sd[:, None, :]
+            values[f"r_{b}"] = z * sd[:, None, :]
     family = get_family(design.spec.family.name)
-    for a in family.aux:
+    for a in scalar_aux(design.spec):
         values[a.name] = _draw(priors[PriorTarget(ParamClass.AUX, dpar=a.name)], draws, rng)
     flat = np.stack([compiled.unconstrain({k: v[d] for k, v in values.items()}) for d in range(draws)])
     prior = constrained_draws(jax.jit(jax.vmap(compiled.constrain)), flat[None], design)
@@ -99,9 +100,7 @@ def sample_prior(
     def predict(key, x):
         params = compiled.constrain(x)
         mean = compiled.link.inverse(compiled.eta_from_params(params, data))
-        aux = {a.name: params[a.name] for a in family.aux}
-        aux.update(data["additions"])
-        return family.sample(key, mean, aux)
+        return family.sample(key, mean, compiled.aux_from_params(params, data))
 
     keys = jax.random.split(jax.random.fold_in(key, 1), draws)
     y_rep = np.asarray(jax.jit(jax.vmap(predict))(keys, jnp.asarray(flat, dtype=compiled.dtype)))

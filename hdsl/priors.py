@@ -12,13 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .design import BoundDesign, GroupDesign
+from .design import BoundDesign, GroupBlock, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, Support
 from .errors import PriorError, did_you_mean
-from .families import Link, get_family
+from .families import Link, get_family, scalar_aux
 from .ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
 
-__all__ = ["ParamPrior", "PriorTable", "build_prior_table"]
+__all__ = ["ParamPrior", "PriorTable", "build_prior_table", "sd_targets"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,7 @@ class PriorTable:
             rows.append({
                 "target": str(t), "prior": prior,
                 "class": t.dpar if t.cls is ParamClass.AUX else t.cls.value,
+                "dpar": t.dpar if t.dpar and t.cls is not ParamClass.AUX else "",
                 "group": t.group or "", "coef": t.coef or "", "source": source,
             })
         return pd.DataFrame(rows).set_index("target")
@@ -75,8 +76,15 @@ def _slope_default(x: np.ndarray, scale_y: float) -> DistributionSpec:
     return DistributionSpec("normal", (0.0, float(f"{s:.3g}")))
 
 
-def _targets_of_group(g: GroupDesign) -> list[PriorTarget]:
-    return [PriorTarget(ParamClass.SD, group=g.name, coef=c) for c in g.coef_names]
+def sd_targets(design: BoundDesign, block: GroupBlock) -> list[PriorTarget]:
+    """The sd prior target of each column of a group block."""
+    out = []
+    for j, i in block.members:
+        dpar, pred = design.predictors[j]
+        g = pred.groups[i]
+        out += [PriorTarget(ParamClass.SD, group=g.name, coef=c, dpar=None if dpar == "mu" else dpar)
+                for c in g.coef_names]
+    return out
 
 
 def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...] | None = None) -> PriorTable:
@@ -87,43 +95,44 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
     family = get_family(spec.family.name)
     link = Link(spec.family.link) if spec.family.link else family.default_link
     y = design.y
-    scale_y = family.response_scale(y, link)
-    sd_scale = family.default_scale(y, link)
-    main = design.main
+    mu_scale_y = family.response_scale(y, link)
+    mu_sd_scale = family.default_scale(y, link)
 
     # (element target, default distribution, lower, upper), and the class-level targets above it
     elements: list[tuple[PriorTarget, DistributionSpec, float, float]] = []
     valid: list[PriorTarget] = []
-    if main.intercept:
-        t = PriorTarget(ParamClass.INTERCEPT)
-        elements.append((t, family.intercept_prior(y, link), -math.inf, math.inf))
-        valid.append(t)
-    if main.coef_names:
-        valid.append(PriorTarget(ParamClass.B))
-        for j, c in enumerate(main.coef_names):
-            t = PriorTarget(ParamClass.B, coef=c)
-            elements.append((t, _slope_default(main.X[:, j], scale_y), -math.inf, math.inf))
+    for dpar, pred in design.predictors:
+        # a modelled family parameter lives on its link scale: unit-scaled defaults, as brms
+        d = None if dpar == "mu" else dpar
+        scale_y, sd_scale = (mu_scale_y, mu_sd_scale) if d is None else (1.0, 2.5)
+        if pred.intercept:
+            t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
+            default = family.intercept_prior(y, link) if d is None else DistributionSpec("student_t", (3.0, 0.0, 2.5))
+            elements.append((t, default, -math.inf, math.inf))
             valid.append(t)
-    if main.groups:
-        valid.append(PriorTarget(ParamClass.SD))
-        seen_groups: set[str] = set()
-        for g in main.groups:
-            if g.name not in seen_groups:
-                valid.append(PriorTarget(ParamClass.SD, group=g.name))
-                seen_groups.add(g.name)
-            for t in _targets_of_group(g):
-                elements.append((t, DistributionSpec("student_t", (3.0, 0.0, sd_scale)), 0.0, math.inf))
+        if pred.coef_names:
+            valid.append(PriorTarget(ParamClass.B, dpar=d))
+            for j, c in enumerate(pred.coef_names):
+                t = PriorTarget(ParamClass.B, coef=c, dpar=d)
+                elements.append((t, _slope_default(pred.X[:, j], scale_y), -math.inf, math.inf))
                 valid.append(t)
-        corr = [g for g in main.groups if g.term.correlated and len(g.coef_names) > 1]
-        if corr:
-            valid.append(PriorTarget(ParamClass.COR))
-            for g in corr:
-                t = PriorTarget(ParamClass.COR, group=g.name)
-                elements.append((t, DistributionSpec("lkj", (1.0,)), -1.0, 1.0))
-                valid.append(t)
-    for a in family.aux:
-        if any(name == a.name for name, _ in design.dpars):
-            continue
+        if pred.groups:
+            valid.append(PriorTarget(ParamClass.SD, dpar=d))
+            for name in dict.fromkeys(g.name for g in pred.groups):
+                valid.append(PriorTarget(ParamClass.SD, group=name, dpar=d))
+            for g in pred.groups:
+                for c in g.coef_names:
+                    t = PriorTarget(ParamClass.SD, group=g.name, coef=c, dpar=d)
+                    elements.append((t, DistributionSpec("student_t", (3.0, 0.0, sd_scale)), 0.0, math.inf))
+                    valid.append(t)
+    corr = [b for b in group_blocks(design.predictors) if b.correlated]
+    if corr:
+        valid.append(PriorTarget(ParamClass.COR))
+        for name in dict.fromkeys(b.name for b in corr):
+            t = PriorTarget(ParamClass.COR, group=name)
+            elements.append((t, DistributionSpec("lkj", (1.0,)), -1.0, 1.0))
+            valid.append(t)
+    for a in scalar_aux(spec):
         t = PriorTarget(ParamClass.AUX, dpar=a.name)
         elements.append((t, a.default_prior(y), a.lower, a.upper))
         valid.append(t)
@@ -154,9 +163,9 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
 def _specificity_chain(t: PriorTarget) -> list[PriorTarget]:
     """The targets that can set ``t``, most specific first."""
     if t.cls is ParamClass.B:
-        return [t, PriorTarget(ParamClass.B)]
+        return [t, PriorTarget(ParamClass.B, dpar=t.dpar)]
     if t.cls is ParamClass.SD:
-        return [t, PriorTarget(ParamClass.SD, group=t.group), PriorTarget(ParamClass.SD)]
+        return [t, PriorTarget(ParamClass.SD, group=t.group, dpar=t.dpar), PriorTarget(ParamClass.SD, dpar=t.dpar)]
     if t.cls is ParamClass.COR:
         return [t, PriorTarget(ParamClass.COR)]
     return [t]

@@ -6,41 +6,75 @@ ArviZ is used only here, so a change in its API touches one module.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import arviz as az
 import jax
 import numpy as np
 import pandas as pd
 
-from .design import BoundDesign, GroupDesign
-from .families import get_family
+from .design import BoundDesign, GroupBlock, PredictorDesign, dpar_prefix, group_blocks
+from .families import scalar_aux
+from .lower import param_key
 from .sample import Draws
 
-__all__ = ["parameter_names", "build_datatree", "summarize", "group_coef_dim", "compile_over_draws", "dims_and_coords"]
+__all__ = ["parameter_names", "effects_variables", "population_names", "cor_names", "build_datatree", "summarize",
+           "group_coef_dim", "compile_over_draws", "dims_and_coords"]
 
 
-def group_coef_dim(group: str) -> str:
-    return f"{group}__coef"
+def group_coef_dim(group: str, dpar: str = "mu") -> str:
+    return f"{group}__coef" if dpar == "mu" else f"{group}__{dpar}__coef"
 
 
-def _groups_by_name(design: BoundDesign) -> dict[str, list[tuple[int, GroupDesign]]]:
-    out: dict[str, list[tuple[int, GroupDesign]]] = {}
-    for i, g in enumerate(design.main.groups):
-        out.setdefault(g.name, []).append((i, g))
-    return out
+@dataclass(frozen=True)
+class EffectsVariable:
+    """A posterior variable ``r_<g>`` (mu's effects) or ``r_<g>__<dpar>``: every term of one formula on one
+    grouping factor, (levels, coefs); its columns are ``parts`` = (block index, start, stop) of the
+    lowered blocks' effects ``r_<b>``, in order."""
+
+    name: str
+    group: str
+    dpar: str
+    coef_names: tuple[str, ...]
+    parts: tuple[tuple[int, int, int], ...]
+
+    @property
+    def coef_dim(self) -> str:
+        return group_coef_dim(self.group, self.dpar)
+
+
+def effects_variables(design: BoundDesign) -> list[EffectsVariable]:
+    blocks = group_blocks(design.predictors)
+    out: dict[tuple[str, str], EffectsVariable] = {}
+    for j, (dpar, pred) in enumerate(design.predictors):
+        for i, g in enumerate(pred.groups):
+            b = next(b for b, blk in enumerate(blocks) if (j, i) in blk.members)
+            start, stop = blocks[b].slices[blocks[b].members.index((j, i))]
+            name = f"r_{g.name}" if dpar == "mu" else f"r_{g.name}__{dpar}"
+            prev = out.get((g.name, dpar), EffectsVariable(name, g.name, dpar, (), ()))
+            out[(g.name, dpar)] = EffectsVariable(name, g.name, dpar, prev.coef_names + tuple(g.coef_names),
+                                                  prev.parts + ((b, start, stop),))
+    return list(out.values())
+
+
+def population_names(dpar: str, pred: PredictorDesign) -> list[str]:
+    """brms's names of a predictor's population-level coefficients: b_Intercept, b_x, b_sigma_x."""
+    prefix = dpar_prefix(dpar)
+    return ([f"b_{prefix}Intercept"] if pred.intercept else []) + [f"b_{prefix}{c}" for c in pred.coef_names]
+
+
+def cor_names(block: GroupBlock) -> list[tuple[int, int, str]]:
+    cs = block.coef_names
+    return [(a, b, f"cor_{block.name}__{cs[a]}__{cs[b]}") for b in range(len(cs)) for a in range(b)]
 
 
 def parameter_names(design: BoundDesign) -> list[str]:
     """brms-style names of the population-level, sd, cor and family parameters."""
-    main = design.main
-    names = (["b_Intercept"] if main.intercept else []) + [f"b_{c}" for c in main.coef_names]
-    for g in main.groups:
-        names += [f"sd_{g.name}__{c}" for c in g.coef_names]
-    for g in main.groups:
-        if g.term.correlated and len(g.coef_names) > 1:
-            cs = g.coef_names
-            names += [f"cor_{g.name}__{cs[a]}__{cs[b]}" for b in range(len(cs)) for a in range(b)]
-    names += [a.name for a in get_family(design.spec.family.name).aux]
+    names = [n for dpar, pred in design.predictors for n in population_names(dpar, pred)]
+    blocks = group_blocks(design.predictors)
+    names += [f"sd_{b.name}__{c}" for b in blocks for c in b.coef_names]
+    names += [n for b in blocks if b.correlated for _, _, n in cor_names(b)]
+    names += [a.name for a in scalar_aux(design.spec)]
     return names
 
 
@@ -57,27 +91,27 @@ def constrained_draws(
     flat = jax.numpy.asarray(positions.reshape(chains * draws, dim))
     params = constrain(flat)
     params = {k: np.asarray(v).reshape((chains, draws) + tuple(v.shape[1:])) for k, v in params.items()}
-    main = design.main
     out: dict[str, np.ndarray] = {}
-    if main.intercept:
-        out["b_Intercept"] = params["b_Intercept"]
-    for j, c in enumerate(main.coef_names):
-        out[f"b_{c}"] = params["b"][..., j]
-    for i, g in enumerate(main.groups):
-        for j, c in enumerate(g.coef_names):
-            out[f"sd_{g.name}__{c}"] = params[f"sd_{i}"][..., j]
-    for i, g in enumerate(main.groups):
-        if f"L_{i}" in params:
-            L = params[f"L_{i}"]
+    for dpar, pred in design.predictors:
+        names = population_names(dpar, pred)
+        if pred.intercept:
+            out[names.pop(0)] = params[param_key(dpar, "b_Intercept")]
+        for j, n in enumerate(names):
+            out[n] = params[param_key(dpar, "b")][..., j]
+    blocks = group_blocks(design.predictors)
+    for b, blk in enumerate(blocks):
+        for j, c in enumerate(blk.coef_names):
+            out[f"sd_{blk.name}__{c}"] = params[f"sd_{b}"][..., j]
+    for b, blk in enumerate(blocks):
+        if blk.correlated:
+            L = params[f"L_{b}"]
             C = np.einsum("...ij,...kj->...ik", L, L)
-            cs = g.coef_names
-            for b in range(len(cs)):
-                for a in range(b):
-                    out[f"cor_{g.name}__{cs[a]}__{cs[b]}"] = C[..., a, b]
-    for a in get_family(design.spec.family.name).aux:
+            for i, j, n in cor_names(blk):
+                out[n] = C[..., i, j]
+    for a in scalar_aux(design.spec):
         out[a.name] = params[a.name]
-    for name, members in _groups_by_name(design).items():
-        out[f"r_{name}"] = np.concatenate([params[f"r_{i}"] for i, _ in members], axis=-1)
+    for v in effects_variables(design):
+        out[v.name] = np.concatenate([params[f"r_{b}"][..., start:stop] for b, start, stop in v.parts], axis=-1)
     return out
 
 
@@ -85,11 +119,11 @@ def dims_and_coords(design: BoundDesign) -> tuple[dict[str, list[str]], dict[str
     """Named dimensions: group levels and coefficients for ``r_<g>``, ``obs_id`` for the response."""
     dims: dict[str, list[str]] = {}
     coords: dict[str, list] = {}
-    for name, members in _groups_by_name(design).items():
-        cdim = group_coef_dim(name)
-        dims[f"r_{name}"] = [name, cdim]
-        coords[name] = list(members[0][1].levels)
-        coords[cdim] = [c for _, g in members for c in g.coef_names]
+    levels = {g.name: g.levels for _, pred in design.predictors for g in pred.groups}
+    for v in effects_variables(design):
+        dims[v.name] = [v.group, v.coef_dim]
+        coords[v.group] = list(levels[v.group])
+        coords[v.coef_dim] = list(v.coef_names)
     dims[design.spec.response.label] = ["obs_id"]
     coords["obs_id"] = list(np.arange(design.n_rows))
     return dims, coords
