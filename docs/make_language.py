@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from hdsl.distributions import PRIOR_DISTRIBUTIONS
+from hdsl.expand import CENSORABLE
 from hdsl.families import _ALIASES, FAMILIES
 from hdsl.terms import KNOWN_FUNCTIONS
 
@@ -96,9 +97,20 @@ The grammar is `grammars/hdsl.lark` (Lark, LALR). In short, from the lowest prec
 | `(1 \\| a:b)` | one level per combination of `a` and `b` | `(1 \\| school:year)` |
 | `y \\| trials(n)` | binomial number of trials | `k \\| trials(n) ~ x` |
 | `y \\| weights(w)` | each row's log-likelihood multiplied by `w` | `y \\| weights(w) ~ x` |
+| `y \\| se(s)` | known standard errors: y ~ Normal(mu, s), no `sigma` (gaussian, student) | `y \\| se(s) ~ 1` |
+| `y \\| se(s, sigma = TRUE)` | standard errors plus a residual sd: sqrt(sigma² + s²) | `y \\| se(s, TRUE) ~ x` |
+| `y \\| cens(c)` | left or right censoring, row by row | `time \\| cens(censored) ~ x` |
+| `y \\| cens(c, y2)` | also interval censoring: the value lies between `y` and `y2` | `y \\| cens(c, upper) ~ x` |
 
 `scale`, `center` and `poly` keep the means and scales of the training data, so predictions on new data use
 the same encoding. Rows with a missing value in a used column are dropped and reported.
+
+Addition terms combine with `+`: `time | cens(c) + weights(w) ~ x`. The censoring indicator `c` holds, per row,
+`"none"`, `"left"` (the true value is at most `y`), `"right"` (at least `y`) or `"interval"` (between `y` and
+`y2`), or brms's codes 0, -1, 1, 2, or true/false for right/none. Censored rows contribute log P(Y ≤ y),
+log P(Y ≥ y) or log P(y < Y ≤ y2) instead of the density; `y2` may be missing on rows that are not
+interval-censored. Censoring is available for {censorable}; posterior predictions draw the uncensored response,
+as brms's do.
 """
 
 PRIORS_HEAD = """
@@ -175,6 +187,7 @@ def _distributions() -> str:
 
 def render() -> str:
     head = HEAD.replace("{functions}", ", ".join(f"`{f}`" for f in KNOWN_FUNCTIONS if f != "I"))
+    head = head.replace("{censorable}", ", ".join(f"`{f}`" for f in CENSORABLE))
     return head + _families() + PRIORS_HEAD + _distributions()
 
 
