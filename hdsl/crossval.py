@@ -33,7 +33,7 @@ from .design import BoundDesign, bind_design
 from .errors import DataError, HdslError
 from .expand import expand_spec
 from .families import Family, get_family
-from .ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Term
+from .ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
 from .lower import CompiledModel, lower_model
 from .parse import parse_spec
 from .priors import build_prior_table
@@ -110,7 +110,7 @@ def render_spec(spec: ModelSpec, priors: tuple[PriorStatement, ...] = ()) -> str
     """Spec text of a model, for display (labels as the user wrote them)."""
     resp = spec.response.label
     if spec.response.additions:
-        resp += " | " + " + ".join(f"{name}({f.label})" for name, f in spec.response.additions)
+        resp += " | " + _render_additions(spec.response)
     pred = spec.predictor
     rhs = [] if pred.intercept else ["0"]
     rhs += [t.label for t in pred.terms]
@@ -122,6 +122,22 @@ def render_spec(spec: ModelSpec, priors: tuple[PriorStatement, ...] = ()) -> str
     lines.append(f"family: {spec.family.name}{link}")
     lines += [f"prior: {p.target} ~ {p.distribution}" for p in priors]
     return "\n".join(lines)
+
+
+def _render_additions(response: Response) -> str:
+    """``trials(n) + cens(c, y2) + se(s, sigma = TRUE)``: the IR's entries back as the user wrote them."""
+    upper = dict(response.additions).get("cens_upper")
+    parts = []
+    for name, f in response.additions:
+        args = [f.label]
+        if name == "cens_upper":
+            continue
+        if name == "cens" and upper is not None:
+            args.append(upper.label)
+        if name == "se" and response.se_sigma:
+            args.append("sigma = TRUE")
+        parts.append(f"{name}({', '.join(args)})")
+    return " + ".join(parts)
 
 
 def _carry_priors(user: tuple[PriorStatement, ...], design: BoundDesign,

@@ -395,3 +395,15 @@ def test_recovery_right_censored_weibull():
     naive = _fit(spec.replace(" | cens(c)", ""), df, 2)
     (lo, hi), _ = _interval(naive, "b_Intercept")
     assert hi < b0  # ignoring censoring underestimates survival times
+
+
+def test_rendered_spec_keeps_the_addition_arguments():
+    """crossval's baselines re-render the spec: cens(c, y2) and se(s, sigma = TRUE) survive the round trip."""
+    from hdsl.crossval import render_spec
+    from hdsl.expand import expand_spec
+    from hdsl.parse import parse_spec
+
+    for text in ("y | cens(c, up) + weights(w) ~ x", "y | se(s, sigma = TRUE) ~ x", "y | se(s) ~ x"):
+        spec = expand_spec(parse_spec(text))
+        again = expand_spec(parse_spec(render_spec(spec)))
+        assert again.response == spec.response, render_spec(spec)
