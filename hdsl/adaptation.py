@@ -8,6 +8,7 @@ BlackJAX's own: dual averaging for the step size, Welford's algorithm for the ma
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -17,7 +18,8 @@ from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
 from blackjax.adaptation.staged_adaptation import build_schedule
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
-__all__ = ["AdaptationState", "Schedule", "make_schedule", "window_adapter", "FAST", "SLOW", "FROZEN"]
+__all__ = ["AdaptationState", "Schedule", "make_schedule", "window_adapter", "FAST", "SLOW", "FROZEN",
+           "ChEESSchedule", "make_chees_schedule", "EnsembleAdaptation", "chees_adapter", "reset_stragglers"]
 
 FAST, SLOW, FROZEN = 0, 1, 2
 
@@ -55,10 +57,14 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
     da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
 
-    def init() -> AdaptationState:
+    def init(inverse_mass_matrix: jax.Array | None = None) -> AdaptationState:
+        """Start from a unit inverse mass matrix, or from a guess (Pathfinder's) until the first slow
+        window ends."""
         mm = mm_init(dim)
         mm = jax.tree.map(lambda x: jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
                           else x, mm)
+        if inverse_mass_matrix is not None:
+            mm = mm._replace(inverse_mass_matrix=jnp.asarray(inverse_mass_matrix, dtype))
         ss = da_init(jnp.asarray(initial_step_size, dtype))
         return AdaptationState(ss, mm, jnp.asarray(initial_step_size, dtype), mm.inverse_mass_matrix)
 
@@ -86,6 +92,126 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
     def update(a: AdaptationState, stage, is_window_end, is_last, position, acc) -> AdaptationState:
         a = jax.lax.switch(stage, (fast, slow, frozen), a, position, acc)
         a = jax.lax.cond(is_window_end, window_end, lambda x: x, a)
+        return jax.lax.cond(is_last, finish, lambda x: x, a)
+
+    return init, update
+
+
+# --- ChEES: one adaptation for the whole ensemble of chains ---------------------------------------------
+
+CHEES_TARGET_ACCEPT = 0.651  # BlackJAX's default: optimal for (jittered) HMC
+
+
+class ChEESSchedule(NamedTuple):
+    """Per step: adapting at all, pooling positions into the mass-matrix estimate, last warmup step,
+    moving stragglers (see :func:`reset_stragglers`)."""
+
+    warm: np.ndarray
+    in_window: np.ndarray
+    last_warmup: np.ndarray
+    reset: np.ndarray
+
+
+def make_chees_schedule(warmup: int, draws: int, window_fraction: float = 0.5) -> ChEESSchedule:
+    """Adapt for ``warmup`` steps; pool positions for the mass matrix over its last ``window_fraction``;
+    move stragglers a quarter of the way in and where the window starts."""
+    n = warmup + draws
+    steps = np.arange(n)
+    start = int(round((1 - window_fraction) * warmup))
+    warm = steps < warmup
+    in_window = warm & (steps >= start)
+    last = np.zeros(n, dtype=bool)
+    reset = np.zeros(n, dtype=bool)
+    if warmup:
+        last[warmup - 1] = True
+        reset[[s for s in {warmup // 4, start} if 0 < s < warmup]] = True
+    return ChEESSchedule(warm, in_window, last, reset)
+
+
+def reset_stragglers(states, dim: int, tolerance: float = 8.0):
+    """Warmup only: a chain whose log-density is more than ``tolerance`` typical-set widths
+    (√(dim/2), the sd of the log-density of a dim-dimensional normal) below the chains' median is
+    stuck (e.g. in the neck of a funnel) and is moved to the state of one of the better half of the
+    chains. Warmup draws are discarded, so this only changes where sampling starts; a fixed-length
+    HMC chain stuck there would not get out by itself (NUTS chains, each with its own step size, do).
+    """
+    lp = jnp.where(jnp.isfinite(states.logdensity), states.logdensity, -jnp.inf)
+    n = lp.shape[0]
+    stuck = lp < jnp.median(lp) - tolerance * np.sqrt(dim / 2)
+    donors = jnp.argsort(-lp)[jnp.arange(n) % max(1, n // 2)]
+    index = jnp.where(stuck, donors, jnp.arange(n))
+    return jax.tree.map(lambda a: a[index], states)
+
+
+class EnsembleAdaptation(NamedTuple):
+    chees: tuple  # BlackJAX's ChEESAdaptationState (shared by all chains)
+    count: jax.Array  # pooled Welford statistics of the positions of all chains in the window
+    mean: jax.Array
+    m2: jax.Array
+    initial_imm: jax.Array
+    step_size: jax.Array
+    num_leapfrog: jax.Array  # trajectory length / step size, jittered by the kernel
+    inverse_mass_matrix: jax.Array
+
+
+def chees_adapter(dim: int, jitter: Callable, max_leapfrog: int, dtype, *, learning_rate: float = 0.025,
+                  target_accept: float = CHEES_TARGET_ACCEPT, decay_rate: float = 0.5):
+    """(init, update) for ChEES (Hoffman, Radul & Sountsov 2021) as a per-step update over all chains.
+
+    BlackJAX's ``chees_adaptation().run`` is one opaque scan; its cross-chain update (``base``: dual
+    averaging of the step size on the harmonic-mean acceptance rate, Adam on the ChEES criterion for the
+    trajectory length) is used here step by step, so warmup and sampling are one program run in blocks.
+    The diagonal inverse mass matrix starts at ``initial_imm`` (Pathfinder's estimate, or ones) and,
+    once enough positions are pooled in the window, is their variance across chains and steps, as
+    BlackJAX's ``mass_matrix_estimation="diagonal"`` does (without its private trajectory-length floor).
+    """
+    import optax
+    from blackjax.adaptation.chees_adaptation import base
+
+    optim = optax.adam(learning_rate)
+    chees_init, chees_update = base(jitter, lambda i: i + 1, optim, target_accept, decay_rate, max_leapfrog)
+    threshold = max(64, int(2 * np.sqrt(dim)))
+
+    def init(initial_imm: jax.Array, step_size: float) -> EnsembleAdaptation:
+        step = jnp.asarray(step_size, dtype)
+        c = chees_init(jnp.asarray(0), step)
+        return EnsembleAdaptation(c, jnp.zeros((), dtype), jnp.zeros(dim, dtype), jnp.zeros(dim, dtype),
+                                  initial_imm, step, jnp.ones((), dtype), initial_imm)
+
+    def estimate(a: EnsembleAdaptation) -> jax.Array:
+        n = a.count
+        var = a.m2 / jnp.maximum(n - 1, 1)
+        var = (n / (n + 5)) * var + 1e-3 * (5 / (n + 5))  # Stan's regularization toward 1e-3
+        return jnp.where(n >= threshold, jnp.maximum(var, 1e-10), a.initial_imm).astype(dtype)
+
+    def adapt(a: EnsembleAdaptation, in_window, start, proposal, momentum, acc, divergent, new_positions):
+        c = chees_update(a.chees, proposal, momentum, start, acc, divergent, a.inverse_mass_matrix)
+        # Chan et al.'s merge of this step's positions (all chains) into the pooled statistics
+        k = new_positions.shape[0]
+        bmean = new_positions.mean(axis=0)
+        bm2 = jnp.sum((new_positions - bmean) ** 2, axis=0)
+        n = a.count + k
+        delta = bmean - a.mean
+        pooled = (n, a.mean + delta * k / n, a.m2 + bm2 + delta**2 * a.count * k / n)
+        count, mean, m2 = jax.tree.map(lambda new, old: jnp.where(in_window, new, old), pooled,
+                                       (a.count, a.mean, a.m2))
+        a = a._replace(chees=c, count=count, mean=mean, m2=m2)
+        return a._replace(step_size=c.step_size.astype(dtype),
+                          num_leapfrog=(c.trajectory_length / c.step_size).astype(dtype),
+                          inverse_mass_matrix=estimate(a))
+
+    def finish(a: EnsembleAdaptation) -> EnsembleAdaptation:
+        """Sampling uses the moving averages of the warmup's step sizes and trajectory lengths."""
+        c = a.chees
+        num = jnp.clip(jnp.exp(c.log_trajectory_length_moving_average - c.log_step_size_moving_average),
+                       1, max_leapfrog)
+        return a._replace(step_size=jnp.exp(c.log_step_size_moving_average).astype(dtype),
+                          num_leapfrog=num.astype(dtype))
+
+    def update(a: EnsembleAdaptation, warm, in_window, is_last, start, proposal, momentum, acc, divergent,
+               new_positions) -> EnsembleAdaptation:
+        a = jax.lax.cond(warm, lambda x: adapt(x, in_window, start, proposal, momentum, acc, divergent,
+                                               new_positions), lambda x: x, a)
         return jax.lax.cond(is_last, finish, lambda x: x, a)
 
     return init, update

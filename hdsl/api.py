@@ -161,9 +161,14 @@ class Model:
         progress: bool = True,
         target_accept: float = 0.8,
         max_tree_depth: int = 10,
+        init: str | None = None,
+        adaptation: str = "window",
     ) -> Fit:
+        """``init``: 'random' or 'pathfinder' starting points (default: pathfinder for ChEES, else random);
+        ``adaptation``: 'window' (Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC)."""
         config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
-                               target_accept=target_accept, max_tree_depth=max_tree_depth)
+                               target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
+                               adaptation=adaptation)
         reporter = _ProgressBar() if progress else None
         size = chains * draws * self.design.n_rows
         # the post-processing programs compile on a second thread while the sampler runs
@@ -189,6 +194,8 @@ class Model:
             "hdsl_rows_dropped": int(self.design.n_dropped),
             "hdsl_seed": int(seed),
             "hdsl_max_tree_depth": int(max_tree_depth),
+            "hdsl_adaptation": adaptation,
+            "hdsl_init": config.init_kind,
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),
         }
@@ -398,15 +405,19 @@ def fit(
     parameterization: str | dict[str, str] = "auto",
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
+    init: str | None = None,
+    adaptation: str = "window",
 ) -> Fit:
-    """Compile ``spec`` against ``data`` and sample its posterior with NUTS."""
+    """Compile ``spec`` against ``data`` and sample its posterior (see :meth:`Model.sample` for the options)."""
     t0 = time.perf_counter()
     check_config(SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
-                               target_accept=target_accept, max_tree_depth=max_tree_depth))
+                               target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
+                               adaptation=adaptation))
     model = Model(spec, data, na_action=na_action, dtype=dtype, parameterization=parameterization)
     t_build = time.perf_counter() - t0
     result = model.sample(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,
-                          target_accept=target_accept, max_tree_depth=max_tree_depth)
+                          target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
+                          adaptation=adaptation)
     result.timings["build_s"] = t_build
     result.timings["total_s"] = time.perf_counter() - t0
     return result

@@ -1,6 +1,12 @@
 """Stage 6: log-density → draws. BlackJAX window adaptation + NUTS, all chains in one ``jax.vmap``-ed,
 jitted program; draws are taken in ``lax.scan`` blocks of equal length so that the host can report
 progress (and keep what is done on Ctrl-C) between blocks, with no host callback inside the loop.
+
+Options: ``init="pathfinder"`` starts each chain from a draw of a Pathfinder approximation (:mod:`.init`)
+instead of a random point; ``adaptation="chees"`` adapts one step size, trajectory length and diagonal
+mass matrix across all chains (ChEES, :func:`.adaptation.chees_adapter`) and samples with BlackJAX's
+jittered dynamic HMC, whose chains all take the same number of leapfrog steps — no chain waits for
+another's longer tree, which is what makes thousands of chains cheap on an accelerator.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .adaptation import make_schedule, window_adapter
+from .adaptation import chees_adapter, make_chees_schedule, make_schedule, reset_stragglers, window_adapter
 from .errors import SamplingError
+from .init import INIT_KINDS, PathfinderConfig, choose_starts, pathfinder_one
 
 __all__ = ["SamplerConfig", "Draws", "sample_nuts", "check_config"]
 
 ProgressFn = Callable[[str, int, int], None]
 INIT_TRIES = 20
+ADAPTATIONS = ("window", "chees")
+CHEES_MIN_CHAINS = 4
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,12 @@ class SamplerConfig:
     max_tree_depth: int = 10
     blocks: int = 10
     init_radius: float = 2.0
+    init: str | None = None  # "random" or "pathfinder"; None: pathfinder for ChEES, random otherwise
+    adaptation: str = "window"  # "window" (Stan's, then NUTS) or "chees" (then jittered dynamic HMC)
+
+    @property
+    def init_kind(self) -> str:
+        return self.init or ("pathfinder" if self.adaptation == "chees" else "random")
 
 
 def check_config(config: SamplerConfig) -> None:
@@ -51,6 +66,14 @@ def check_config(config: SamplerConfig) -> None:
         raise SamplingError(f"max_tree_depth must be a whole number from 1 to 20, got {config.max_tree_depth!r}")
     if not isinstance(config.seed, int | np.integer) or isinstance(config.seed, bool):
         raise SamplingError(f"seed must be a whole number, got {config.seed!r}")
+    if config.init is not None and config.init not in INIT_KINDS:
+        raise SamplingError(f"init must be one of {', '.join(map(repr, INIT_KINDS))}, got {config.init!r}")
+    if config.adaptation not in ADAPTATIONS:
+        raise SamplingError(f"adaptation must be one of {', '.join(map(repr, ADAPTATIONS))}, "
+                            f"got {config.adaptation!r}")
+    if config.adaptation == "chees" and config.chains < CHEES_MIN_CHAINS:
+        raise SamplingError(f"adaptation='chees' adapts across chains and needs at least {CHEES_MIN_CHAINS}, "
+                            f"got chains={config.chains}", hint="use chains=16 or more (it is made for many)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -124,17 +147,112 @@ def sample_nuts(
     timings: dict[str, float] = {}
     key = jax.random.key(config.seed)
     k_init, k_run = jax.random.split(key)
-    kernel = blackjax.mcmc.nuts.build_kernel()
-    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype)
-
+    chees = config.adaptation == "chees"
     block_len = _block_length(config.warmup, config.draws, config.blocks * 2)
     total = config.warmup + config.draws
     n_blocks = math.ceil(total / block_len)
-    schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup)
     lead = (config.chains,) if batch is None else (batch, config.chains)
+    if chees:
+        schedule = make_chees_schedule(config.warmup, n_blocks * block_len - config.warmup)
+        init_one, block_one = _chees_program(log_density, dim, config, dtype, block_len, n_blocks * block_len)
+    else:
+        schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup)
+        init_one, block_one = _nuts_program(log_density, dim, config, dtype, block_len)
 
-    def init_one(x, d):
-        return blackjax.nuts.init(x, lambda v: log_density(v, d)), adapt_init()
+    def over_chains(fn, per_chain: int, shared: int = 0):
+        """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
+        batch (data per batch) if batched."""
+        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,))
+        if batch is not None:
+            f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
+        return f
+
+    def over_batch(fn, n_args: int, shared: int = 0):
+        """``fn`` already works on all chains at once (ChEES): vmap it over the batch only."""
+        if batch is None:
+            return fn
+        return jax.vmap(fn, in_axes=(0,) * n_args + (None,) * shared + (0,))
+
+    if chees:
+        init_all = over_batch(init_one, 2)
+        block_all = over_batch(block_one, 2, shared=1)
+    else:
+        init_all = over_chains(init_one, 2)
+        block_all = over_chains(block_one, 2, shared=1)
+    eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
+    def pathfinder_chains(key, starts, d):
+        """Pathfinder from every chain's random start, then importance resampling across the paths."""
+        k_paths, k_pick = jax.random.split(key)
+        keys = jax.random.split(k_paths, starts.shape[0])
+        paths = jax.vmap(lambda k, x: pathfinder_one(k, x, lambda v: log_density(v, d), PathfinderConfig()))(
+            keys, starts)
+        return choose_starts(k_pick, paths, starts)
+
+    pf_all = over_batch(pathfinder_chains, 2)
+
+    spread = _chain_sharding(lead[0])
+    t0 = time.perf_counter()
+    candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-config.init_radius,
+                                    maxval=config.init_radius)
+    start_shape = jax.ShapeDtypeStruct(lead + (dim,), dtype)
+    keys_shape = jax.ShapeDtypeStruct(lead, jax.random.key(0).dtype)
+    carry_shape = jax.eval_shape(init_all, start_shape, start_shape, data)
+    carry_spread = _carry_sharding(carry_shape, lead, spread)
+    sched_shape = tuple(jax.ShapeDtypeStruct((block_len,), a.dtype) for a in schedule)
+    use_pathfinder = config.init_kind == "pathfinder"
+    # XLA compiles off the GIL: the small programs compile while the big one does
+    with ThreadPoolExecutor(2) as pool:
+        init_job = pool.submit(lambda: jax.jit(eval_all).lower(candidates, data).compile())
+        pf_key = jax.ShapeDtypeStruct(lead[:-1], jax.random.key(0).dtype)
+        pf_job = pool.submit(lambda: jax.jit(pf_all).lower(pf_key, start_shape, data).compile()
+                             ) if use_pathfinder else None
+        block = (jax.jit(block_all, in_shardings=(spread, carry_spread, None, None),
+                         out_shardings=(carry_spread, spread))
+                 .lower(keys_shape, carry_shape, sched_shape, data).compile())
+        init_eval = init_job.result()
+        pathfinder = pf_job.result() if pf_job is not None else None
+    timings["compile_s"] = time.perf_counter() - t0
+    cand = np.asarray(candidates)
+    lp0 = np.asarray(init_eval(candidates, data))
+    pick = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES), explain)
+    chosen = jnp.asarray(pick.reshape(lead + (dim,)))
+    imm = jnp.ones(lead + (dim,), dtype)
+    if pathfinder is not None:
+        t1 = time.perf_counter()
+        k_pf = jax.random.fold_in(k_init, 1)
+        found = pathfinder(k_pf if batch is None else jax.random.split(k_pf, batch), chosen, data)
+        chosen, imm = jax.block_until_ready((found.position, found.inverse_mass_matrix))
+        timings["pathfinder_s"] = time.perf_counter() - t1
+        timings["pathfinder_failed"] = float(np.size(found.ok) - np.asarray(found.ok).sum())
+    carry = jax.jit(init_all, out_shardings=carry_spread)(chosen, imm, data)
+
+    carry, positions_np, stats_np, interrupted = _run_blocks(
+        block, carry, schedule, data, lead, k_run, block_len, n_blocks, config.warmup, config.draws, progress,
+        timings)
+    adapt = carry[1]
+    step_size = np.broadcast_to(np.asarray(adapt.step_size)[..., None] if chees and batch is not None
+                                else np.asarray(adapt.step_size), lead)
+    imm_out = np.broadcast_to(np.asarray(adapt.inverse_mass_matrix)[..., None, :] if chees
+                              else np.asarray(adapt.inverse_mass_matrix), lead + (dim,))
+    return Draws(positions_np, stats_np, np.array(step_size), np.array(imm_out), timings, interrupted)
+
+
+def _carry_sharding(carry_shape, lead: tuple[int, ...], spread):
+    """Arrays with the chain (or batch) axis first are split across devices; shared ones (ChEES's
+    adaptation state) are replicated."""
+    if spread is None:
+        return None
+    whole = jax.sharding.NamedSharding(spread.mesh, jax.sharding.PartitionSpec())
+    return jax.tree.map(lambda a: spread if a.ndim and a.shape[0] == lead[0] else whole, carry_shape)
+
+
+def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len: int):
+    """(init, block) of one chain: Stan's window adaptation driving NUTS."""
+    kernel = blackjax.mcmc.nuts.build_kernel()
+    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype)
+
+    def init_one(x, imm, d):
+        return blackjax.nuts.init(x, lambda v: log_density(v, d)), adapt_init(imm)
 
     def block_one(key, carry, sched, d):
         """``block_len`` NUTS steps of one chain, adapting where the schedule says so."""
@@ -159,44 +277,67 @@ def sample_nuts(
 
         return jax.lax.scan(step, carry, (jax.random.split(key, block_len),) + tuple(sched))
 
-    def over_chains(fn, per_chain: int, shared: int = 0):
-        """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
-        batch (data per batch) if batched."""
-        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,))
-        if batch is not None:
-            f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
-        return f
+    return init_one, block_one
 
-    init_all = over_chains(init_one, 1)
-    block_all = over_chains(block_one, 2, shared=1)
-    eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
 
-    spread = _chain_sharding(lead[0])
-    t0 = time.perf_counter()
-    candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-config.init_radius,
-                                    maxval=config.init_radius)
-    carry_shape = jax.eval_shape(init_all, candidates[..., 0, :], data)
-    keys_shape = jax.ShapeDtypeStruct(lead, jax.random.key(0).dtype)
-    sched_shape = tuple(jax.ShapeDtypeStruct((block_len,), a.dtype) for a in schedule)
-    # XLA compiles off the GIL: the small programs compile while the big one does
-    with ThreadPoolExecutor(2) as pool:
-        init_job = pool.submit(lambda: jax.jit(eval_all).lower(candidates, data).compile())
-        block = (jax.jit(block_all, in_shardings=(spread, spread, None, None), out_shardings=(spread, spread))
-                 .lower(keys_shape, carry_shape, sched_shape, data).compile())
-        init_eval = init_job.result()
-    timings["compile_s"] = time.perf_counter() - t0
-    cand = np.asarray(candidates)
-    lp0 = np.asarray(init_eval(candidates, data))
-    chosen = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES),
-                             explain).reshape(lead + (dim,))
-    carry = jax.jit(init_all, out_shardings=spread)(jnp.asarray(chosen), data)
+def _chees_program(log_density, dim: int, config: SamplerConfig, dtype, block_len: int, total: int):
+    """(init, block) of the whole ensemble of chains: ChEES adaptation driving jittered dynamic HMC.
 
-    carry, positions_np, stats_np, interrupted = _run_blocks(
-        block, carry, schedule, data, lead, k_run, block_len, n_blocks, config.warmup, config.draws, progress,
-        timings)
-    state, adapt = carry
-    return Draws(positions_np, stats_np, np.asarray(adapt.step_size), np.asarray(adapt.inverse_mass_matrix),
-                 timings, interrupted)
+    The number of leapfrog steps is the adapted trajectory length / step size times a Halton jitter
+    in (0, 1] shared by all chains (BlackJAX's choice), so the chains move in lockstep with no waiting.
+    ``tree_depth`` is reported as 0: there is no tree, and the maximum number of leapfrog steps is
+    ``2 ** max_tree_depth``, NUTS's own bound.
+    """
+    from blackjax.mcmc import dynamic_hmc
+
+    max_bits = max(1, math.ceil(math.log2(total + 1)))
+    max_leapfrog = 2**config.max_tree_depth
+
+    def jitter(i):
+        return dynamic_hmc.halton_sequence(i, max_bits)
+
+    kernel = dynamic_hmc.build_kernel(
+        next_random_arg_fn=lambda i: i + 1,
+        integration_steps_fn=lambda i, n: jnp.clip(jnp.ceil(jitter(i) * n), 1, max_leapfrog).astype(jnp.int32),
+    )
+    adapt_init, adapt_update = chees_adapter(dim, jitter, max_leapfrog, dtype)
+
+    def init_one(xs, imms, d):
+        """All chains; the starting inverse mass matrix is the chains' median guess."""
+        logdensity = lambda v: log_density(v, d)  # noqa: E731
+        states = jax.vmap(lambda x: dynamic_hmc.init(x, logdensity, jnp.asarray(0)))(xs)
+        return states, adapt_init(jnp.median(imms, axis=0), 0.1)
+
+    def block_one(keys, carry, sched, d):
+        logdensity = lambda v: log_density(v, d)  # noqa: E731
+        step_keys = jnp.swapaxes(jax.vmap(lambda k: jax.random.split(k, block_len))(keys), 0, 1)
+
+        def step(c, xs):
+            states, adapt = c
+            ks, warm, in_window, is_last, reset = xs
+            states = jax.lax.cond(reset, lambda st: reset_stragglers(st, dim), lambda st: st, states)
+            new, info = jax.vmap(lambda k, s: kernel(k, s, logdensity, adapt.step_size, adapt.inverse_mass_matrix,
+                                                     (adapt.num_leapfrog,)))(ks, states)
+            nxt = adapt_update(adapt, warm, in_window, is_last, states.position, info.proposal.position,
+                               info.proposal.momentum, info.acceptance_rate, info.is_divergent, new.position)
+            # the Hamiltonian of the state kept: the proposal's if accepted, else the start's
+            start_energy = -states.logdensity + 0.5 * jnp.sum(adapt.inverse_mass_matrix * info.momentum**2, axis=-1)
+            n = new.position.shape[0]
+            out = (new.position, {
+                "lp": new.logdensity,
+                "diverging": info.is_divergent,
+                "n_steps": info.num_integration_steps * jnp.ones(n, jnp.int32),
+                "tree_depth": jnp.zeros(n, jnp.int32),
+                "acceptance_rate": info.acceptance_rate,
+                "energy": jnp.where(info.is_accepted, info.energy, start_energy),
+                "step_size": jnp.broadcast_to(nxt.step_size, (n,)),
+            })
+            return (new, nxt), out
+
+        carry, out = jax.lax.scan(step, carry, (step_keys,) + tuple(sched))
+        return carry, jax.tree.map(lambda a: jnp.swapaxes(a, 0, 1), out)
+
+    return init_one, block_one
 
 
 def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, warmup, draws, progress,

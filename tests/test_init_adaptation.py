@@ -1,0 +1,144 @@
+"""Pathfinder starting points and ChEES adaptation (``init="pathfinder"``, ``adaptation="chees"``).
+
+Posterior recovery runs on a hand-written normal target with known mean and scales (cheap to compile),
+then once through the whole API on the seed model against the reference fit.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from arviz_stats import ess
+from conftest import SEED_SPEC
+
+from hdsl.errors import SamplingError
+from hdsl.init import PathfinderPath, choose_starts, pathfinder_one
+from hdsl.sample import SamplerConfig, sample_nuts
+
+jax.config.update("jax_enable_x64", True)
+
+MEAN = np.array([3.0, -2.0, 10.0, 0.5])
+SD = np.array([0.5, 2.0, 0.1, 5.0])
+
+
+def normal_log_density(x, d):
+    return -0.5 * jnp.sum(((x - d["mean"]) / d["sd"]) ** 2)
+
+
+DATA = {"mean": jnp.asarray(MEAN), "sd": jnp.asarray(SD)}
+
+
+def _check_recovery(positions: np.ndarray) -> None:
+    """Means within 5 Monte-Carlo standard errors, sds within 15%."""
+    for j in range(positions.shape[-1]):
+        x = positions[..., j]
+        mcse = SD[j] / np.sqrt(float(ess(x, method="mean")))
+        assert abs(x.mean() - MEAN[j]) < 5 * mcse, (j, x.mean(), mcse)
+        assert abs(x.std() / SD[j] - 1) < 0.15, (j, x.std())
+
+
+def test_pathfinder_window_recovers_a_normal():
+    cfg = SamplerConfig(chains=4, warmup=200, draws=400, seed=2, init="pathfinder")
+    d = sample_nuts(normal_log_density, 4, cfg, DATA)
+    assert d.timings["pathfinder_failed"] == 0
+    _check_recovery(d.positions)
+
+
+def test_chees_recovers_a_normal_and_is_reproducible():
+    cfg = SamplerConfig(chains=16, warmup=200, draws=300, seed=3, adaptation="chees", blocks=2)
+    d = sample_nuts(normal_log_density, 4, cfg, DATA)
+    assert cfg.init_kind == "pathfinder"
+    _check_recovery(d.positions)
+    # one shared step size and mass matrix, adapted to the scales
+    assert np.all(d.step_size == d.step_size[0])
+    assert np.allclose(np.sqrt(d.inverse_mass_matrix[0]), SD, rtol=0.3)
+    assert set(d.stats) >= {"lp", "diverging", "n_steps", "tree_depth", "acceptance_rate", "energy", "step_size"}
+    assert np.all(d.stats["tree_depth"] == 0) and np.all(d.stats["n_steps"] >= 1)
+    again = sample_nuts(normal_log_density, 4, cfg, DATA)
+    np.testing.assert_array_equal(d.positions, again.positions)
+
+
+def test_chees_with_a_batch_axis():
+    data = {"mean": jnp.stack([DATA["mean"], DATA["mean"] + 1.0]), "sd": jnp.stack([DATA["sd"]] * 2)}
+    cfg = SamplerConfig(chains=8, warmup=100, draws=50, seed=0, adaptation="chees", blocks=1)
+    d = sample_nuts(normal_log_density, 4, cfg, data, batch=2)
+    assert d.positions.shape == (2, 8, 50, 4)
+    assert d.step_size.shape == (2, 8) and d.inverse_mass_matrix.shape == (2, 8, 4)
+    assert np.all(np.isfinite(d.positions))
+
+
+def test_pathfinder_finds_the_normal():
+    starts = jax.random.uniform(jax.random.key(1), (8, 4), minval=-2, maxval=2, dtype=jnp.float64)
+    keys = jax.random.split(jax.random.key(0), 8)
+    paths = jax.vmap(lambda k, x: pathfinder_one(k, x, lambda v: normal_log_density(v, DATA)))(keys, starts)
+    assert bool(paths.ok.all())
+    np.testing.assert_allclose(np.median(paths.inverse_mass_matrix, axis=0), SD**2, rtol=0.05)
+    picked = choose_starts(jax.random.key(2), paths, starts)
+    assert bool(picked.ok.all())
+    assert np.all(np.abs(np.asarray(picked.position) - MEAN) < 5 * SD)
+
+
+def test_failed_paths_fall_back_to_the_random_starts():
+    starts = jnp.arange(12.0).reshape(3, 4)
+    nan_density = lambda v: jnp.nan * jnp.sum(v)  # noqa: E731
+    paths = jax.vmap(lambda k, x: pathfinder_one(k, x, nan_density))(jax.random.split(jax.random.key(0), 3), starts)
+    assert not bool(paths.ok.any())
+    picked = choose_starts(jax.random.key(1), paths, starts)
+    np.testing.assert_array_equal(picked.position, starts)
+    np.testing.assert_array_equal(picked.inverse_mass_matrix, np.ones((3, 4)))
+    # some usable draws: the chains that get none keep their starts
+    draws = jnp.full((3, 2, 4), 7.0)
+    partial = PathfinderPath(draws, jnp.array([[0.0, jnp.nan], [0.0, 0.0], [0.0, 0.0]]), jnp.zeros((3, 2)),
+                             jnp.full((3, 4), 2.0), jnp.array([True, False, False]))
+    picked = choose_starts(jax.random.key(1), partial, starts)
+    assert picked.ok.tolist() == [True, False, False]
+    np.testing.assert_array_equal(picked.position[0], np.full(4, 7.0))
+    np.testing.assert_array_equal(picked.position[1:], starts[1:])
+    np.testing.assert_array_equal(picked.inverse_mass_matrix[1:], np.ones((2, 4)))
+
+
+def test_bad_options_are_refused():
+    with pytest.raises(SamplingError, match="adaptation must be"):
+        sample_nuts(normal_log_density, 4, SamplerConfig(adaptation="meads"), DATA)
+    with pytest.raises(SamplingError, match="init must be"):
+        sample_nuts(normal_log_density, 4, SamplerConfig(init="zero"), DATA)
+    with pytest.raises(SamplingError, match="at least 4"):
+        sample_nuts(normal_log_density, 4, SamplerConfig(chains=2, adaptation="chees"), DATA)
+
+
+def test_pathfinder_starts_on_the_seed_model(imm10):
+    """Finite, and far better than the random starts they come from. Not 'near the mode': measured, the
+    L-BFGS paths end in the funnel's neck of this model (residual sd ≈ 37 against 6.6 in the posterior,
+    log-density ≈ -1400 against ≈ -935 in the typical set) — see hdsl/init.py's known limit."""
+    import hdsl
+
+    model = hdsl.Model(SEED_SPEC, imm10)
+    ld = lambda v: model.compiled.log_density_with(v, model.compiled.data)  # noqa: E731
+    starts = jax.random.uniform(jax.random.key(0), (4, model.dim), minval=-2, maxval=2, dtype=jnp.float64)
+    paths = jax.jit(jax.vmap(lambda k, x: pathfinder_one(k, x, ld)))(jax.random.split(jax.random.key(1), 4), starts)
+    picked = choose_starts(jax.random.key(2), paths, starts)
+    assert bool(picked.ok.all()) and np.all(np.isfinite(picked.position))
+    lp_start = np.asarray(jax.vmap(ld)(starts))
+    lp_picked = np.asarray(jax.vmap(ld)(picked.position))
+    assert lp_picked.min() > np.nanmax(np.where(np.isfinite(lp_start), lp_start, -np.inf)) + 1000
+
+
+def test_chees_fit_of_the_seed_model_matches_the_reference(seed_fit, imm10):
+    import hdsl
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = hdsl.fit(SEED_SPEC, imm10, chains=16, warmup=300, draws=250, seed=7, progress=False,
+                       adaptation="chees")
+    assert fit.idata.attrs["hdsl_adaptation"] == "chees" and fit.idata.attrs["hdsl_init"] == "pathfinder"
+    ref = seed_fit.summary()
+    got = fit.summary()
+    for name in seed_fit.parameter_names:
+        se = np.hypot(ref.loc[name, "mcse_mean"], got.loc[name, "mcse_mean"])
+        assert abs(got.loc[name, "mean"] - ref.loc[name, "mean"]) < 5 * se, name
+    d = fit.diagnostics()
+    assert d["max_tree_depth_hits"] == 0 and d["max_r_hat"] < 1.05
