@@ -47,7 +47,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     data = _read_data(args.data)
     result = fit(_read_spec(args.spec), data, chains=args.chains, warmup=args.warmup, draws=args.draws,
-                 seed=args.seed, progress=not args.quiet, dtype=args.dtype)
+                 seed=args.seed, progress=not args.quiet, dtype=args.dtype, init=args.init,
+                 adaptation=args.adaptation)
     if args.out:
         result.save(args.out)
         if not args.quiet:
@@ -189,6 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="default: float64 on CPU, float32 on GPU")
+    f.add_argument("--init", choices=["random", "pathfinder"], default=None,
+                   help="starting points (default: pathfinder with --adaptation chees, else random)")
+    f.add_argument("--adaptation", choices=["window", "chees"], default="window",
+                   help="window: Stan's warmup + NUTS; chees: ChEES across chains + jittered HMC (many chains)")
     f.add_argument("--out", help="save the posterior (netCDF) here")
     f.add_argument("--all", action="store_true", help="also list group-level effects r_g[level,coef]")
     f.add_argument("--json", action="store_true", help="print the summary as JSON")
