@@ -40,6 +40,8 @@ FAMILY_INFO: dict[str, tuple[str, str, str]] = {
     "zero_inflated_negbinomial": ("Zero-inflated_model", "count",
                                   "count ~ x + (1 | g)\nfamily: zero_inflated_negbinomial"),
     "hurdle_poisson": ("Hurdle_model", "count", "count ~ x + (1 | g)\nfamily: hurdle_poisson"),
+    "cumulative": ("Ordered_logit", "ordered categories", "rating ~ x + (1 | g)\nfamily: cumulative(probit)"),
+    "categorical": ("Multinomial_logistic_regression", "categories", "choice ~ x + (1 | g)\nfamily: categorical"),
 }
 
 HEAD = """# Language reference
@@ -95,6 +97,7 @@ The grammar is `grammars/hdsl.lark` (Lark, LALR). In short, from the lowest prec
 | `(terms \\|\\| g)` | the same, uncorrelated | `(1 + x \\|\\| g)` |
 | `(1 \\| a/b)` | nested: `(1 \\| a) + (1 \\| a:b)` | `(1 \\| school/class)` |
 | `(1 \\| a:b)` | one level per combination of `a` and `b` | `(1 \\| school:year)` |
+| `(terms \\| ID \\| g)` | brms's ID: terms on `g` with the same ID, in any formula, are correlated | `(1 \\| p \\| g)` |
 | `y \\| trials(n)` | binomial number of trials | `k \\| trials(n) ~ x` |
 | `y \\| weights(w)` | each row's log-likelihood multiplied by `w` | `y \\| weights(w) ~ x` |
 | `y \\| se(s)` | known standard errors: y ~ Normal(mu, s), no `sigma` (gaussian, student) | `y \\| se(s) ~ 1` |
@@ -104,6 +107,38 @@ The grammar is `grammars/hdsl.lark` (Lark, LALR). In short, from the lowest prec
 
 `scale`, `center` and `poly` keep the means and scales of the training data, so predictions on new data use
 the same encoding. Rows with a missing value in a used column are dropped and reported.
+
+## Distributional regression
+
+A formula line after the first models one of the family's parameters (`sigma`, `nu`, `shape`, `phi`, `zi`,
+`hu`) instead of a constant, on that parameter's link (log for the positive ones, logit for `zi` and `hu`):
+
+```text
+y ~ x + (1 | p | g)
+sigma ~ x + (1 | p | g)
+family: gaussian
+prior: b_sigma[x] ~ normal(0, 1)
+```
+
+Its coefficients are named as brms's: `b_sigma_Intercept`, `b_sigma_x`, `sd_g__sigma_Intercept`, and the
+group effects `r_g__sigma`. With the same ID (`p` above) the group effects of both formulas are drawn
+together, and `cor_g__Intercept__sigma_Intercept` is their correlation. Prior targets take the parameter's
+name after the class: `Intercept_sigma`, `b_sigma`, `b_sigma[x]`, `sd_sigma`, `sd_sigma[g]`,
+`sd_sigma[g, Intercept]`; their defaults are on the link scale: `student_t(3, 0, 2.5)` for the intercept
+and sds, `normal(0, 2.5/sd(x))` for slopes.
+
+## Ordinal and categorical responses
+
+`family: cumulative(logit | probit | cloglog)` models ordered categories (a pandas ordered categorical, else
+the sorted values): P(y ≤ k) = F(θ_k − η) with ordered thresholds θ in place of the intercept, reported as
+`b_Intercept[1]`, …, `b_Intercept[K−1]` and set by the `Intercept` prior. `family: categorical` models
+unordered categories with the first as reference: one linear predictor per other category, named as brms's
+`mu2`, `mu3`, … (`b_mu2_x`, `sd_g__mu3_Intercept`, `r_g__mu2`; prior targets `b_mu2[x]`, `Intercept_mu3`).
+`Fit.predict(kind="mean")` gives the mean category number for cumulative and the K probabilities (a
+`category` dim) for categorical; `kind="response"` draws category numbers 1..K (`fit.model.design.categories`
+names them).
+
+## Addition terms
 
 Addition terms combine with `+`: `time | cens(c) + weights(w) ~ x`. The censoring indicator `c` holds, per row,
 `"none"`, `"left"` (the true value is at most `y`), `"right"` (at least `y`) or `"interval"` (between `y` and
@@ -131,6 +166,7 @@ Targets follow brms's classes. The most specific target wins: `sd[schid, homewor
 | `cor` | every correlation matrix of a `\\|` term | `prior: cor ~ lkj(2)` |
 | `cor[group]` | the correlation matrix of one grouping factor | `prior: cor[schid] ~ lkj(1)` |
 | a family parameter | `sigma`, `nu`, `shape`, `phi`, `zi`, `hu` (see the families) | `prior: sigma ~ cauchy(0, 5)` |
+| `Intercept_<dpar>`, `b_<dpar>[coef]`, `sd_<dpar>[group, coef]` | the coefficients of a modelled parameter (`sigma ~ x`) or a category (`mu2`) | `prior: b_sigma[x] ~ normal(0, 1)` |
 
 A distribution with real support placed on a positive parameter is truncated at zero (brms does the same):
 `sd ~ normal(0, 5)` is a half-normal. `lkj` is only for `cor` targets. By default the intercept, sds and

@@ -246,8 +246,8 @@ def _scorer(compiled: CompiledModel, family: Family) -> Callable:
 
         def one_draw(flat):
             params = compiled.constrain(flat)
-            mu = compiled.link.inverse(compiled.eta_from_params(params, data))
-            mean = family.expected(mu, compiled.aux_from_params(params, data))
+            eta = compiled.eta_from_params(params, data)
+            mean = family.expected_eta(eta, compiled.link, compiled.aux_from_params(params, data))
             return mean, compiled.pointwise_log_lik_with(flat, data)
 
         mean, ll = jax.vmap(one_draw)(pos)

@@ -39,6 +39,7 @@ __all__ = [
     "bind_predictor",
     "bind_additions",
     "GroupBlock",
+    "response_values",
     "group_blocks",
     "dpar_prefix",
     "MissingRowsWarning",
@@ -95,10 +96,14 @@ class BoundDesign:
     n_rows: int
     n_dropped: int
     row_index: np.ndarray  # index labels of the rows used
+    categories: tuple[str, ...] = ()  # a categorical response's categories, coded 1..K in y
 
     @property
     def predictors(self) -> tuple[tuple[str, PredictorDesign], ...]:
-        """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first."""
+        """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first. A
+        categorical response has one per category after the first, named as brms: mu2, mu3, ..."""
+        if get_family(self.spec.family.name).categories == "nominal":
+            return tuple((f"mu{k}", self.main) for k in range(2, len(self.categories) + 1))
         return (("mu", self.main), *self.dpars)
 
 
@@ -458,6 +463,40 @@ def _check_upper(upper: np.ndarray, interval: np.ndarray, y: np.ndarray | None, 
         raise _with_row_label(exc, index) from None
 
 
+def response_values(spec: ModelSpec, data: pd.DataFrame,
+                    categories: tuple[str, ...] | None = None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """The response as numbers; a categorical response (cumulative, categorical families) coded 1..K in the
+    order of its categories: a pandas categorical's order, else sorted (numbers by value). ``categories``
+    from training codes new data the same way."""
+    family = get_family(spec.family.name)
+    if family.categories is None:
+        return evaluate_factor(spec.response.factor, data).values[:, 0], ()
+    from .syntax import Name
+
+    expr = spec.response.factor.expr
+    if not isinstance(expr, Name):
+        raise FormulaError(f"the response of the {family.name} family must be a column, not "
+                           f"'{spec.response.label}'", position=getattr(expr, "pos", None), text=spec.text)
+    col = data[expr.name]
+    labels = col.map(lambda v: str(int(v)) if isinstance(v, float) and v.is_integer() else str(v))
+    if categories is None:
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            seen = set(labels)
+            categories = tuple(str(c) for c in col.cat.categories if str(c) in seen)
+        else:
+            categories = tuple(sorted(labels.unique(), key=_natural_key))
+        if len(categories) < 2:
+            raise DataError(f"the response '{expr.name}' has one category ('{categories[0]}'); the "
+                            f"{family.name} family needs at least 2", column=expr.name)
+    lookup = {c: i + 1 for i, c in enumerate(categories)}
+    codes = labels.map(lookup)
+    if codes.isna().any():
+        row = codes.index[codes.isna().to_numpy()][0]
+        raise DataError(f"the response '{expr.name}' holds {col[row]!r} at row {row!r}, which is not one of its "
+                        f"categories in the training data ({', '.join(categories)})", column=expr.name, row=row)
+    return codes.to_numpy(dtype=float), categories
+
+
 def bind_design(
     spec: ModelSpec, data: pd.DataFrame, *, na_action: Literal["drop", "error"] = "drop"
 ) -> BoundDesign:
@@ -507,8 +546,7 @@ def bind_design(
     for c in used:
         _check_not_mixed(data, c)
     family = get_family(spec.family.name)
-    y_cols = evaluate_factor(spec.response.factor, data)
-    y = y_cols.values[:, 0]
+    y, categories = response_values(spec, data)
     try:
         family.check_response(y, spec.response.label)
     except DataError as exc:
@@ -525,4 +563,4 @@ def bind_design(
             row = int(np.argmax(bad))
             raise DataError(f"weights must be finite and non-negative; row {data.index[row]!r} holds {w[row]!r}",
                             column=dict(spec.response.additions)["weights"].label)
-    return BoundDesign(spec, y, main, dpars, additions, len(data), n_dropped, data.index.to_numpy())
+    return BoundDesign(spec, y, main, dpars, additions, len(data), n_dropped, data.index.to_numpy(), categories)

@@ -8,6 +8,7 @@ Formula algebra follows R: ``a*b`` = ``a + b + a:b``, ``(a+b)^2`` = all terms up
 from __future__ import annotations
 
 import itertools
+import re
 
 from . import syntax as s
 from .distributions import PRIOR_DISTRIBUTIONS
@@ -393,7 +394,7 @@ def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorSta
     if cls is None and "_" in line.cls:
         # the coefficients of a modelled family parameter: Intercept_sigma, b_sigma[x], sd_sigma[g]
         head, _, tail = line.cls.partition("_")
-        if head in _CLASS_NAMES and head != "cor" and tail in aux_names:
+        if head in _CLASS_NAMES and head != "cor" and (tail in aux_names or re.fullmatch(r"mu\d+", tail)):
             cls, dpar = _CLASS_NAMES[head], tail
     if cls is None:
         valid = sorted(_CLASS_NAMES) + list(aux_names)
@@ -567,6 +568,9 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
         if any(d == name for d, _ in dpars):
             raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
         dpars.append((name, _predictor(line.rhs, text)))
+    if family.categories == "ordered" and not predictor.intercept:
+        raise FormulaError(f"the {family.name} family estimates thresholds in place of the intercept, so the "
+                           "formula cannot remove it", position=main.pos, text=text, hint="remove '0 +' or '- 1'")
     priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
     _check_se_sigma(response, dpars, priors, rest, text)
     seen: dict[PriorTarget, PriorStatement] = {}

@@ -132,13 +132,32 @@ class Family:
     expected: Callable[[Array, Aux], Array] = lambda mu, aux: mu  # E[y] (brms's posterior_epred) from mu
     log_cdf: Callable[[Array, Array, Aux], Array] | None = None
     log_sf: Callable[[Array, Array, Aux], Array] | None = None
+    # categorical responses (coded 1..K by the design stage): "ordered" (cumulative: thresholds instead of
+    # an intercept) or "nominal" (categorical: one linear predictor per category after the first)
+    categories: str | None = None
+    # families not written through mu: per link, (log_lik, sample, expected) taking eta itself
+    on_eta: Callable[[Link], tuple[Callable, Callable, Callable]] | None = None
 
     @property
     def default_link(self) -> Link:
         return self.links[0]
 
+    def sample_eta(self, key: Array, eta: Array, link: Link, aux: Aux) -> Array:
+        """Response draws from the linear predictor."""
+        if self.on_eta is not None:
+            return self.on_eta(link)[1](key, eta, aux)
+        return self.sample(key, link.inverse(eta), aux)
+
+    def expected_eta(self, eta: Array, link: Link, aux: Aux) -> Array:
+        """E[y] from the linear predictor (per-category probabilities for a categorical response)."""
+        if self.on_eta is not None:
+            return self.on_eta(link)[2](eta, aux)
+        return self.expected(link.inverse(eta), aux)
+
     def log_lik_eta(self, y: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Pointwise log-likelihood from the linear predictor (stable where a form is known)."""
+        if self.on_eta is not None:
+            return self.on_eta(link)[0](y, eta, aux)
         stable = self.eta_log_lik.get(link)
         ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, link.inverse(eta), aux)
         if "cens" in aux and self.log_cdf is not None and self.log_sf is not None:
@@ -547,10 +566,90 @@ HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
                          eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
                          expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
 
+# ---------------------------------------------------------------------------------------------
+# categorical responses, coded 1..K
+
+
+def _log1mexp(x: Array) -> Array:
+    """log(1 − exp(x)) for x ≤ 0, accurate at both ends."""
+    return jnp.where(x > -math.log(2.0), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+_LOG_CDF: dict[Link, Callable[[Array], Array]] = {
+    Link.LOGIT: jax.nn.log_sigmoid,
+    Link.PROBIT: log_ndtr,
+    Link.CLOGLOG: lambda x: _log1mexp(-jnp.exp(x)),
+}
+_LOG_SF: dict[Link, Callable[[Array], Array]] = {
+    Link.LOGIT: lambda x: jax.nn.log_sigmoid(-x),
+    Link.PROBIT: lambda x: log_ndtr(-x),
+    Link.CLOGLOG: lambda x: -jnp.exp(x),
+}
+
+
+def _pick(log_p: Array, y: Array) -> Array:
+    idx = (jnp.round(y) - 1).astype(jnp.int32)
+    return jnp.take_along_axis(log_p, idx[..., None], axis=-1)[..., 0]
+
+
+def _draw_category(key: Array, log_p: Array) -> Array:
+    return (jax.random.categorical(key, log_p, axis=-1) + 1).astype(log_p.dtype)
+
+
+def _category_mean(log_p: Array) -> Array:
+    k = jnp.arange(1, log_p.shape[-1] + 1, dtype=log_p.dtype)
+    return jnp.sum(jnp.exp(log_p) * k, axis=-1)
+
+
+def _cumulative(link: Link) -> tuple[Callable, Callable, Callable]:
+    """brms's cumulative model: P(y ≤ k) = F(θ_k − η), thresholds θ_1 < … < θ_{K−1} in aux["thresholds"].
+    E[y] is the mean category number Σ k·P(y = k)."""
+    log_cdf, log_sf = _LOG_CDF[link], _LOG_SF[link]
+
+    def log_probs(eta: Array, aux: Aux) -> Array:
+        d = aux["thresholds"] - eta[..., None]
+        lc, ls = log_cdf(d), log_sf(d)
+        # P(θ_(k-1) < · < θ_k): from the CDF in the lower tail, from the survival function in the upper
+        # one (where log F ≈ 0 has lost the digits); arguments kept < 0 so no branch has an infinite slope
+        tiny = jnp.finfo(d.dtype).tiny
+        by_cdf = lc[..., 1:] + _log1mexp(jnp.minimum(lc[..., :-1] - lc[..., 1:], -tiny))
+        by_sf = ls[..., :-1] + _log1mexp(jnp.minimum(ls[..., 1:] - ls[..., :-1], -tiny))
+        middle = jnp.where(d[..., :-1] > 0, by_sf, by_cdf)
+        return jnp.concatenate([lc[..., :1], middle, ls[..., -1:]], axis=-1)
+
+    return (lambda y, eta, aux: _pick(log_probs(eta, aux), y),
+            lambda key, eta, aux: _draw_category(key, log_probs(eta, aux)),
+            lambda eta, aux: _category_mean(log_probs(eta, aux)))
+
+
+def _softmax_log_probs(eta: Array) -> Array:
+    """Category 1 is the reference: logits (0, η_2, …, η_K)."""
+    return jax.nn.log_softmax(jnp.concatenate([jnp.zeros_like(eta[..., :1]), eta], axis=-1), axis=-1)
+
+
+def _categorical(link: Link) -> tuple[Callable, Callable, Callable]:
+    """One linear predictor per category after the first (eta is (…, K−1)); E[y]: the K probabilities."""
+    return (lambda y, eta, aux: _pick(_softmax_log_probs(eta), y),
+            lambda key, eta, aux: _draw_category(key, _softmax_log_probs(eta)),
+            lambda eta, aux: jnp.exp(_softmax_log_probs(eta)))
+
+
+def _check_category_codes(y: np.ndarray, column: str) -> None:
+    """The design stage codes the categories 1..K; nothing else can reach here."""
+    return None
+
+
+_CATEGORY_PAIR = (None, None)  # written through eta (on_eta), not through mu
+CUMULATIVE = Family("cumulative", _BINARY_LINKS, (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
+                    categories="ordered", on_eta=_cumulative)
+CATEGORICAL = Family("categorical", (Link.LOGIT,), (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
+                     categories="nominal", on_eta=_categorical)
+
 FAMILIES: dict[str, Family] = {
     f.name: f
     for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GAMMA, LOGNORMAL, BETA,
-              EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON)
+              EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON, CUMULATIVE,
+              CATEGORICAL)
 }
 _ALIASES = {
     "normal": "gaussian",
@@ -561,17 +660,13 @@ _ALIASES = {
     "zip": "zero_inflated_poisson",
     "zinb": "zero_inflated_negbinomial",
     "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
-}
-_NOT_YET = {
-    "cumulative": "ordinal families need ordered thresholds instead of an intercept",
-    "categorical": "categorical needs one linear predictor per response category",
+    "ordinal": "cumulative",
+    "multinomial_logit": "categorical",
 }
 
 
 def get_family(name: str) -> Family:
     key = _ALIASES.get(name, name)
-    if key in _NOT_YET:
-        raise FamilyError(f"the '{key}' family is not supported yet: {_NOT_YET[key]}")
     if key not in FAMILIES:
         raise FamilyError(
             f"unknown family '{name}'{did_you_mean(name, [*FAMILIES, *_ALIASES])}; "

@@ -168,6 +168,7 @@ class _PredictorLowering:
     intercept_prior: _BlockPrior | None
     b_prior: _BlockPrior | None
     terms: tuple[tuple[int, int, int, tuple[bool, ...]], ...]  # per group term: block, start, stop, is-1 columns
+    n_thresholds: int = 0  # cumulative family: ordered thresholds in place of the intercept
 
     def key(self, name: str) -> str:
         return param_key(self.dpar, name)
@@ -285,9 +286,10 @@ def lower_model(
         xbar = pred.X.mean(axis=0) if (pred.intercept and p) else np.zeros(p)
         key = functools.partial(param_key, dpar)
         ip = bp = None
+        n_thresholds = len(design.categories) - 1 if family.categories == "ordered" and dpar == "mu" else 0
         if pred.intercept:
-            builder.add(key("Intercept"), ())
-            ip = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)]])
+            builder.add(key("Intercept"), (n_thresholds,) if n_thresholds else ())
+            ip = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)]] * max(n_thresholds, 1))
         if p:
             builder.add(key("b"), (p,))
             bp = _BlockPrior([priors[PriorTarget(ParamClass.B, coef=c, dpar=d)] for c in pred.coef_names])
@@ -296,8 +298,8 @@ def lower_model(
             bi = next(b for b, blk in enumerate(blocks) if (len(preds), i) in blk.members)
             start, stop = blocks[bi].slices[blocks[bi].members.index((len(preds), i))]
             terms.append((bi, start, stop, tuple(j == 0 and g.term.intercept for j in range(stop - start))))
-        preds.append(_PredictorLowering(dpar, link if dpar == "mu" else aux_links[dpar], pred.intercept, p, xbar,
-                                        ip, bp, tuple(terms)))
+        preds.append(_PredictorLowering(dpar, aux_links.get(dpar, link), pred.intercept, p, xbar, ip, bp,
+                                        tuple(terms), n_thresholds))
         pop_offsets.append(n_pop)
         n_pop += 1 + p
 
@@ -313,7 +315,7 @@ def lower_model(
         pop_index = []
         for (j, i) in blk.members:
             pred = predictors[j][1]
-            names = (["Intercept"] if pred.intercept else [None]) + list(pred.coef_names)
+            names = (["Intercept"] if pred.intercept and not preds[j].n_thresholds else [None]) + list(pred.coef_names)
             pop_index += [pop_offsets[j] + names.index(c) if c in names else -1 for c in pred.groups[i].coef_names]
         sd_prior = _BlockPrior([priors[t] for t in sd_targets(design, blk)])
         groups.append(_GroupLowering(b, blk.name, blk.n_levels, blk.k, blk.correlated, is_centered,
@@ -376,10 +378,16 @@ def lower_model(
             b0 = jnp.zeros((), flat.dtype)
             if pl.intercept:
                 c = u[pl.key("Intercept")]
-                b0 = c - (jnp.dot(_cast(pl.xbar, flat.dtype), out[pl.key("b")]) if pl.p else 0.0)
-                add(f"prior of Intercept{label}", pl.intercept_prior(jnp.reshape(b0, (1,))))
-                out[pl.key("b_Intercept")] = b0
+                if pl.n_thresholds:  # ordered: c_1 = u_1, c_k = c_(k-1) + exp(u_k)
+                    c = jnp.cumsum(jnp.concatenate([c[:1], jnp.exp(c[1:])]))
+                    add("prior of Intercept", jnp.sum(u[pl.key("Intercept")][1:]))
+                # to the user's scale (x = 0); thresholds enter as θ − η, so they shift the other way
+                shift = jnp.dot(_cast(pl.xbar, flat.dtype), out[pl.key("b")]) if pl.p else 0.0
+                shifted = c + shift if pl.n_thresholds else c - shift
+                add(f"prior of Intercept{label}", pl.intercept_prior(jnp.reshape(shifted, (-1,))))
+                out[pl.key("b_Intercept")] = shifted
                 out[pl.key("Intercept_centered")] = c
+                b0 = jnp.zeros((), flat.dtype) if pl.n_thresholds else shifted
             pop += [jnp.reshape(b0, (1,)), out.get(pl.key("b"), jnp.zeros((0,), flat.dtype))]
         pop = jnp.concatenate(pop)
         for g in groups:
@@ -421,7 +429,7 @@ def lower_model(
 
     def predictor_eta(pl: _PredictorLowering, params: dict[str, Array], data: dict) -> Array:
         eta = data[pl.key("offset")] if pl.key("offset") in data else jnp.zeros(data["y"].shape, data["y"].dtype)
-        if pl.intercept:
+        if pl.intercept and not pl.n_thresholds:
             eta = eta + params[pl.key("Intercept_centered")]
         if pl.p:
             eta = eta + data[pl.key("X")] @ params[pl.key("b")]
@@ -433,13 +441,21 @@ def lower_model(
                 eta = eta + (rj if ones[j] else rj * Z[:, j])
         return eta
 
+    stacked = family.categories == "nominal"
+
     def eta_of(params: dict[str, Array], data: dict) -> Array:
+        """mu's linear predictor; for a categorical response, all K − 1 of them, (n, K − 1)."""
+        if stacked:
+            return jnp.stack([predictor_eta(pl, params, data) for pl in preds], axis=-1)
         return predictor_eta(preds[0], params, data)
 
     def aux_of(params: dict[str, Array], data: dict) -> dict[str, Array]:
         aux = {a.name: params[a.name] for a in aux_params}
-        for pl in preds[1:]:
-            aux[pl.dpar] = pl.link.inverse(predictor_eta(pl, params, data))
+        if not stacked:
+            for pl in preds[1:]:
+                aux[pl.dpar] = pl.link.inverse(predictor_eta(pl, params, data))
+        if preds and preds[0].n_thresholds and preds[0].intercept:
+            aux["thresholds"] = params["Intercept_centered"]
         aux.update(data["additions"])
         return aux
 
@@ -492,10 +508,15 @@ def lower_model(
             b = np.asarray(values.get(pl.key("b"), np.zeros(pl.p)), dtype=float)
             if pl.p:
                 parts[pl.key("b")] = pl.b_prior.bounds.inverse(b)
-            b0 = float(values[pl.key("b_Intercept")]) if pl.intercept else 0.0
+            b0 = np.asarray(values[pl.key("b_Intercept")], dtype=float) if pl.intercept else np.zeros(())
             if pl.intercept:
-                parts[pl.key("Intercept")] = np.asarray(b0 + float(np.dot(pl.xbar, b)))
-            pop += [[b0], b]
+                c = b0 + float(np.dot(pl.xbar, b))
+                if pl.n_thresholds:
+                    c = b0 - float(np.dot(pl.xbar, b))
+                    c = np.concatenate([c[:1], np.log(np.diff(c))])
+                    b0 = np.zeros(())
+                parts[pl.key("Intercept")] = c
+            pop += [np.reshape(b0, (1,)), b]
         pop = np.concatenate(pop)
         for g in groups:
             parts[f"sd_{g.index}"] = g.sd_prior.bounds.inverse(values[f"sd_{g.index}"])

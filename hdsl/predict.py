@@ -21,14 +21,14 @@ import pandas as pd
 import xarray as xr
 
 from .coding import brms_name
-from .design import GroupDesign, PredictorDesign, bind_predictor
+from .design import GroupDesign, PredictorDesign, bind_additions, bind_predictor, response_values
 from .errors import DataError, HdslError
 from .expand import expand_spec
 from .families import get_family, scalar_aux
 from .lower import param_key
 from .parse import parse_spec
 from .results import cor_names, effects_variables, parameter_names, population_names
-from .terms import columns_used, evaluate_factor
+from .terms import columns_used
 
 if TYPE_CHECKING:
     from .api import Fit, Model
@@ -85,7 +85,9 @@ def posterior_params(model: Model, posterior: xr.Dataset) -> dict[str, np.ndarra
         if pred.intercept:
             b0 = flat(names[0])
             out[param_key(dpar, "b_Intercept")] = b0
-            out[param_key(dpar, "Intercept_centered")] = b0 + (b @ compiled.centering[dpar] if b is not None else 0.0)
+            shift = b @ compiled.centering[dpar] if b is not None else np.zeros(b0.shape[:1])
+            # thresholds (b0 with a threshold dim) enter as θ − η: they shift the other way
+            out[param_key(dpar, "Intercept_centered")] = b0 - shift[:, None] if b0.ndim > 1 else b0 + shift
     for i, blk in enumerate(compiled.blocks):
         out[f"sd_{i}"] = np.stack([flat(f"sd_{blk.name}__{c}") for c in blk.coef_names], axis=-1)
         if blk.correlated:
@@ -154,9 +156,15 @@ def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None
     return [masks] + [[np.full(len(g.coef_names), g.name in named) for g in pred.groups] for _, pred in preds[1:]]
 
 
+def _spec_predictors(model: Model) -> list:
+    """The formula of each of the design's predictors (a categorical response's mu2, mu3, ... share one)."""
+    dpars = dict(model.spec.dpars)
+    return [dpars.get(dpar, model.spec.predictor) for dpar, _ in model.design.predictors]
+
+
 def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[list[bool]]) -> None:
     cols = []
-    for pred, keep_terms in zip([model.spec.predictor] + [p for _, p in model.spec.dpars], kept, strict=True):
+    for pred, keep_terms in zip(_spec_predictors(model), kept, strict=True):
         factors = [f for t in pred.terms for f in t.factors] + list(pred.offsets)
         cols += [n.name for f in factors for n in columns_used(f.expr)]
         for g, keep in zip(pred.groups, keep_terms, strict=True):
@@ -171,16 +179,25 @@ def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[list[bool]]) 
                             "need every row complete", column=c)
 
 
-def _additions(model: Model, data: pd.DataFrame, required: bool) -> dict[str, np.ndarray]:
-    out: dict[str, np.ndarray] = {}
-    for name, f in model.spec.response.additions:
-        try:
-            out[name] = evaluate_factor(f, data).values[:, 0]
-        except (KeyError, HdslError):
-            if required:
-                raise DataError(f"newdata needs '{f.label}' (the {name} of the response) for this "
-                                "prediction", column=f.label) from None
-    return out
+def _additions(model: Model, data: pd.DataFrame, kind: str, y: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The addition terms of new data, checked as in training. The log-likelihood needs them all;
+    predictions need those that change the response's distribution (trials, se), not censoring."""
+    def present(f) -> bool:
+        return all(c.name in data.columns for c in columns_used(f.expr))
+
+    additions = model.spec.response.additions
+    if all(present(f) for _, f in additions):
+        out = bind_additions(model.spec, data, y)
+        return out if kind == "loglik" else {k: v for k, v in out.items() if k not in ("cens", "cens_upper")}
+    needed = {"linpred": set(), "mean": {"trials"}, "response": {"trials", "se"},
+              "loglik": {"trials", "se", "cens", "cens_upper", "weights"}}[kind]
+    for name, f in additions:
+        if name in needed and not present(f):
+            raise DataError(f"newdata needs '{f.label}' (the {name} of the response) for this prediction",
+                            column=f.label)
+    kept = tuple((n, f) for n, f in additions if present(f) and n not in ("cens", "cens_upper"))
+    return bind_additions(dataclasses.replace(model.spec, response=dataclasses.replace(model.spec.response,
+                                                                                     additions=kept)), data, y)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,7 +233,8 @@ def _bind_new(model: Model, spec_pred, trained: PredictorDesign, newdata: pd.Dat
 
 
 def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
-          need_response: bool, need_additions: bool) -> _Bound:
+          kind: str) -> _Bound:
+    need_response = kind == "loglik"
     design = model.design
     masks = _re_masks(model, re_formula, newdata)
     if newdata is None:
@@ -228,18 +246,17 @@ def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, al
         raise DataError("newdata is empty")
     kept = [[bool(m.any()) for m in ms] for ms in masks]
     _check_columns(model, newdata, kept)
-    spec_preds = [model.spec.predictor] + [p for _, p in model.spec.dpars]
+    spec_preds = _spec_predictors(model)
     preds = {dpar: _bind_new(model, sp, trained, newdata, k, allow_new_levels)
              for (dpar, trained), sp, k in zip(design.predictors, spec_preds, kept, strict=True)}
     y = None
     if need_response:
         label = model.spec.response.label
-        try:
-            y = evaluate_factor(model.spec.response.factor, newdata).values[:, 0]
-        except (KeyError, HdslError):
-            raise DataError(f"newdata needs the response '{label}' for the log-likelihood", column=label) from None
+        if any(c.name not in newdata.columns for c in columns_used(model.spec.response.factor.expr)):
+            raise DataError(f"newdata needs the response '{label}' for the log-likelihood", column=label)
+        y = response_values(model.spec, newdata, design.categories or None)[0]
         get_family(model.spec.family.name).check_response(y, label)
-    return _Bound(preds, _additions(model, newdata, need_additions), masks, y)
+    return _Bound(preds, _additions(model, newdata, kind, y), masks, y)
 
 
 def _effects_with_new_levels(model: Model, params: dict[str, np.ndarray], bound: _Bound,
@@ -274,11 +291,10 @@ def _per_draw(model: Model, params: dict[str, np.ndarray], data: dict, kind: str
             return eta
         if kind == "loglik":
             return family.log_lik_eta(data["y"], eta, compiled.link, compiled.aux_from_params(p, data))
-        mu = compiled.link.inverse(eta)
         aux = compiled.aux_from_params(p, data)
         if kind == "mean":
-            return family.expected(mu, aux)
-        return family.sample(k, mu, aux)
+            return family.expected_eta(eta, compiled.link, aux)
+        return family.sample_eta(k, eta, compiled.link, aux)
 
     return np.asarray(jax.jit(jax.vmap(one))(tree, jax.random.split(key, n)))
 
@@ -289,22 +305,24 @@ def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: 
     posterior = fit.idata["posterior"].to_dataset()
     idx = draw_index(posterior.sizes["chain"], posterior.sizes["draw"], draws)
     posterior = posterior.isel(draw=idx)
-    need_y = kind == "loglik"
-    family = get_family(model.spec.family.name)
-    bound = _bind(model, newdata, re_formula, allow_new_levels, need_response=need_y,
-                  need_additions=kind in ("response", "loglik") or (kind == "mean" and bool(family.additions)))
+    bound = _bind(model, newdata, re_formula, allow_new_levels, kind)
     key = jax.random.key(seed)
     k_levels, k_draws = jax.random.split(key)
     params = _effects_with_new_levels(model, posterior_params(model, posterior), bound, k_levels)
     data = model.compiled.arrays_for(bound.preds, bound.y, bound.additions)
     values = _per_draw(model, params, data, kind, k_draws)
     chains = posterior.sizes["chain"]
-    return values.reshape(chains, len(idx), -1), posterior["draw"].values
+    return values.reshape((chains, len(idx)) + values.shape[1:]), posterior["draw"].values
 
 
-def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, attrs: dict):
-    coords = {OBS_DIM: np.arange(values.shape[-1]), "draw": draw_coord}
+def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, attrs: dict,
+          categories: tuple[str, ...] = ()):
+    """A categorical response's mean (K probabilities) and linear predictors (K − 1) have a category dim."""
+    coords = {OBS_DIM: np.arange(values.shape[2]), "draw": draw_coord}
     dims = {name: [OBS_DIM]}
+    if values.ndim == 4:
+        dims[name].append("category")
+        coords["category"] = list(categories[len(categories) - values.shape[3]:])
     tree = az.from_dict({group: {name: values}}, dims=dims, coords=coords, pred_dims=dims, pred_coords=coords)
     tree.attrs.update(attrs)
     return tree
@@ -313,14 +331,15 @@ def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, att
 def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: Kind = "mean", draws: int | None = None,
             allow_new_levels: bool = False, re_formula: str | None = None, seed: int = 0):
     """Posterior predictions as a DataTree with a ``predictions`` group: the response's name holding a
-    (chain, draw, obs_id) array. See :meth:`hdsl.Fit.predict`."""
+    (chain, draw, obs_id) array, with a last ``category`` dim for a categorical response's probabilities
+    (kind="mean") and linear predictors. See :meth:`hdsl.Fit.predict`."""
     if kind not in KINDS:
         raise HdslError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     values, draw_coord = _compute(fit, newdata, kind, draws, allow_new_levels, re_formula, seed)
     name = _model_of(fit).spec.response.label
     attrs = {"hdsl_kind": kind, "hdsl_re_formula": "all" if re_formula is None else str(re_formula),
              "hdsl_seed": int(seed)}
-    return _tree("predictions", name, values, draw_coord, attrs)
+    return _tree("predictions", name, values, draw_coord, attrs, _model_of(fit).design.categories)
 
 
 def posterior_predictive(fit: Fit, seed: int = 0):

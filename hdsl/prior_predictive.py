@@ -59,6 +59,10 @@ def _draw(prior: ParamPrior, n: int, rng: np.random.Generator) -> np.ndarray:
     return d.ppf(u)
 
 
+def _ordered(design) -> bool:
+    return get_family(design.spec.family.name).categories == "ordered"
+
+
 def sample_prior(
     compiled: CompiledModel, priors: PriorTable, design, draws: int = 500, seed: int = 0
 ):
@@ -71,8 +75,11 @@ def sample_prior(
     for dpar, pred in design.predictors:
         d = None if dpar == "mu" else dpar
         if pred.intercept:
-            values[param_key(dpar, "b_Intercept")] = _draw(priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)], draws,
-                                                           rng)
+            t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
+            k = len(design.categories) - 1 if _ordered(design) and dpar == "mu" else 0
+            values[param_key(dpar, "b_Intercept")] = (
+                np.sort(np.stack([_draw(priors[t], draws, rng) for _ in range(k)], axis=-1), axis=-1) if k
+                else _draw(priors[t], draws, rng))
         values[param_key(dpar, "b")] = (
             np.stack([_draw(priors[PriorTarget(ParamClass.B, coef=c, dpar=d)], draws, rng) for c in pred.coef_names],
                      axis=-1) if pred.coef_names else np.zeros((draws, 0)))
@@ -99,8 +106,8 @@ def sample_prior(
 
     def predict(key, x):
         params = compiled.constrain(x)
-        mean = compiled.link.inverse(compiled.eta_from_params(params, data))
-        return family.sample(key, mean, compiled.aux_from_params(params, data))
+        eta = compiled.eta_from_params(params, data)
+        return family.sample_eta(key, eta, compiled.link, compiled.aux_from_params(params, data))
 
     keys = jax.random.split(jax.random.fold_in(key, 1), draws)
     y_rep = np.asarray(jax.jit(jax.vmap(predict))(keys, jnp.asarray(flat, dtype=compiled.dtype)))

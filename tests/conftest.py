@@ -7,7 +7,8 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+import numpyro.distributions  # noqa: F401  before arviz: arviz imports numpyro lazily, and numpyro.distributions
+import pandas as pd  # imported after that lacks its `distribution` attribute (numpyro.factor then fails)
 import pytest
 
 IMM10 = Path(os.environ.get("HDSL_IMM10", Path(__file__).resolve().parents[2] / "shared/data/imm10/imm10.csv"))

@@ -22,6 +22,7 @@ from hdsl.crossval import (
     stratified_folds,
 )
 from hdsl.expand import expand_spec
+from hdsl.families import get_family
 from hdsl.parse import parse_spec
 from hdsl.sample import SamplerConfig
 
@@ -107,7 +108,7 @@ def test_scorer_hand_checkable():
     mu, sigma = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 0.5])
     draws = np.stack([mu, np.log(sigma)], axis=1)  # sigma > 0 is sampled on the log scale
     weights = np.array([[0.0, 1, 1, 1], [1, 0, 1, 1]])
-    pred, lpd = (np.asarray(a) for a in _scorer(cand.compiled, "gaussian")(
+    pred, lpd = (np.asarray(a) for a in _scorer(cand.compiled, get_family("gaussian"))(
         np.stack([draws, draws]), _stack_folds(cand.compiled.data, weights)))
     assert pred.shape == lpd.shape == (2, 4)
     np.testing.assert_allclose(pred, 1.0)

@@ -133,8 +133,6 @@ def test_replicated_draws_match_the_fit(gauss_fit):
     assert yrep.shape == (30, 15 * N_GROUPS)
     y = gauss_fit.model.design.y
     assert abs(yrep.mean() - y.mean()) < 1.0
-    own = plots._replicated_here(gauss_fit, 30, np.random.default_rng(0), 0)
-    assert own.shape == yrep.shape and abs(own.mean() - y.mean()) < 1.0
 
 
 def test_ppc_discrete_uses_bars(poisson_fit):
