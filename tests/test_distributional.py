@@ -11,8 +11,8 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
+from conftest import assert_log_density_matches
 from numpyro.distributions import constraints
-from numpyro.infer.util import potential_energy, unconstrain_fn
 
 import hdsl
 
@@ -70,20 +70,9 @@ def test_log_density_matches_numpyro(data):
     assert len(model.compiled.blocks) == 1 and model.compiled.blocks[0].correlated
     g = model.design.main.groups[0]
     args = (jnp.asarray(data["x"].to_numpy()), jnp.asarray(g.codes), g.n_levels, jnp.asarray(data["y"].to_numpy()))
-    rng = np.random.default_rng(0)
-    ours, theirs = [], []
-    for _ in range(15):
-        flat = rng.uniform(-2, 2, size=model.dim)
-        p = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
-        values = {"b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
-                  "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_0"][1], "L": p["L_0"], "z": p["z_0"]}
-        unc = unconstrain_fn(correlated_numpyro, args, {}, values)
-        ours.append(float(model.log_density(flat)))
-        theirs.append(-float(potential_energy(correlated_numpyro, args, {}, unc)))
-        np.testing.assert_allclose(model.compiled.unconstrain(p), flat, rtol=1e-9, atol=1e-9)
-    diff = np.array(ours) - np.array(theirs)
-    assert np.all(np.isfinite(ours)) and np.ptp(ours) > 1.0
-    assert np.ptp(diff) < 1e-8 * np.max(np.abs(ours)), diff
+    assert_log_density_matches(model, correlated_numpyro, args, lambda p: {
+        "b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
+        "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_0"][1], "L": p["L_0"], "z": p["z_0"]}, n_points=15)
 
 
 def test_student_with_modelled_sigma_matches_numpyro(data):
@@ -122,18 +111,10 @@ prior: nu ~ gamma(2, 0.1)
         sigma = jnp.exp(s0 + s1 * x + sd_sigma * z_sigma[codes, 0])
         numpyro.sample("y", dist.StudentT(nu, mu, sigma), obs=y)
 
-    rng = np.random.default_rng(2)
-    diffs, ours = [], []
-    for _ in range(10):
-        flat = rng.uniform(-2, 2, size=model.dim)
-        p = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
-        values = {"b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
-                  "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_1"][0], "nu": p["nu"], "z_mu": p["z_0"],
-                  "z_sigma": p["z_1"]}
-        unc = unconstrain_fn(numpyro_model, (), {}, values)
-        ours.append(float(model.log_density(flat)))
-        diffs.append(ours[-1] + float(potential_energy(numpyro_model, (), {}, unc)))
-    assert np.ptp(diffs) < 1e-8 * np.max(np.abs(ours)), diffs
+    assert_log_density_matches(model, numpyro_model, (), lambda p: {
+        "b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
+        "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_1"][0], "nu": p["nu"], "z_mu": p["z_0"], "z_sigma": p["z_1"]},
+        n_points=10, seed=2)
 
 
 def test_priors_table_lists_the_modelled_parameter(data):

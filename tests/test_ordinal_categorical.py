@@ -11,9 +11,9 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
+from conftest import assert_log_density_matches
 from jax.scipy.special import ndtr
 from numpyro.distributions import constraints
-from numpyro.infer.util import potential_energy, unconstrain_fn
 
 import hdsl
 
@@ -49,21 +49,6 @@ def nominal_data() -> pd.DataFrame:
     return pd.DataFrame({"y": np.array(["a", "b", "c"])[y], "x": x, "g": g})
 
 
-def _compare(model, np_model, to_numpyro, n_points=12, seed=0):
-    rng = np.random.default_rng(seed)
-    ours, diffs = [], []
-    for _ in range(n_points):
-        flat = rng.uniform(-2, 2, size=model.dim)
-        p = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
-        values = to_numpyro(p)
-        unc = unconstrain_fn(np_model, (), {}, values)
-        ours.append(float(model.log_density(flat)))
-        diffs.append(ours[-1] + float(potential_energy(np_model, (), {}, unc)))
-        np.testing.assert_allclose(model.compiled.unconstrain(p), flat, rtol=1e-9, atol=1e-9)
-    assert np.all(np.isfinite(ours)) and np.ptp(ours) > 1.0
-    assert np.ptp(diffs) < 1e-8 * np.max(np.abs(ours)), diffs
-
-
 @pytest.mark.parametrize("link", ["logit", "probit"])
 def test_cumulative_log_density_matches_numpyro(ordinal_data, link):
     spec = f"""y ~ x + (1 | g)
@@ -95,8 +80,8 @@ prior: sd ~ normal(0, 1)
             p = jnp.where(lo > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
             numpyro.factor("y", jnp.sum(jnp.log(p)))
 
-    _compare(model, np_model, lambda p: {"theta": p["b_Intercept"], "b": p["b"][0], "sd": p["sd_0"][0],
-                                         "z": p["z_0"][:, 0]})
+    assert_log_density_matches(model, np_model, (), lambda p: {
+        "theta": p["b_Intercept"], "b": p["b"][0], "sd": p["sd_0"][0], "z": p["z_0"][:, 0]})
 
 
 def test_categorical_log_density_matches_numpyro(nominal_data):
@@ -128,7 +113,7 @@ prior: sd_mu3 ~ normal(0, 0.5)
         logits = jnp.stack([jnp.zeros(len(x)), a2 + b2 * x + sd2 * z2[codes], a3 + b3 * x + sd3 * z3[codes]], 1)
         numpyro.sample("y", dist.CategoricalLogits(logits), obs=y)
 
-    _compare(model, np_model, lambda p: {
+    assert_log_density_matches(model, np_model, (), lambda p: {
         "a2": p["b_Intercept__mu2"], "a3": p["b_Intercept__mu3"], "b2": p["b__mu2"][0], "b3": p["b__mu3"][0],
         "sd2": p["sd_0"][0], "sd3": p["sd_1"][0], "z2": p["z_0"][:, 0], "z3": p["z_1"][:, 0]})
 
