@@ -111,17 +111,22 @@ def render_spec(spec: ModelSpec, priors: tuple[PriorStatement, ...] = ()) -> str
     resp = spec.response.label
     if spec.response.additions:
         resp += " | " + _render_additions(spec.response)
-    pred = spec.predictor
-    rhs = [] if pred.intercept else ["0"]
-    rhs += [t.label for t in pred.terms]
-    rhs += [f"({' + '.join((['1'] if g.intercept else ['0']) + [t.label for t in g.terms])} "
-            f"{'|' if g.correlated else '||'} {g.group_label})" for g in pred.groups]
-    rhs += [f"offset({f.label})" for f in pred.offsets]
-    lines = [f"{resp} ~ {' + '.join(rhs) or '1'}"]
+    lines = [f"{resp} ~ {_render_predictor(spec.predictor)}"]
+    lines += [f"{dpar} ~ {_render_predictor(pred)}" for dpar, pred in spec.dpars]
     link = f"({spec.family.link})" if spec.family.link else ""
     lines.append(f"family: {spec.family.name}{link}")
     lines += [f"prior: {p.target} ~ {p.distribution}" for p in priors]
     return "\n".join(lines)
+
+
+def _render_predictor(pred: LinearPredictor) -> str:
+    rhs = [] if pred.intercept else ["0"]
+    rhs += [t.label for t in pred.terms]
+    bar = {True: " | ", False: " || "}
+    rhs += [f"({' + '.join((['1'] if g.intercept else ['0']) + [t.label for t in g.terms])}"
+            f"{bar[g.correlated]}{g.id + bar[g.correlated] if g.id else ''}{g.group_label})" for g in pred.groups]
+    rhs += [f"offset({f.label})" for f in pred.offsets]
+    return " + ".join(rhs) or "1"
 
 
 def _render_additions(response: Response) -> str:

@@ -163,3 +163,15 @@ def test_response_draws_have_the_modelled_spread(fit, data):
     # a new level draws its sigma effect from the fitted population too
     newlevel = fit.predict(pd.DataFrame({"x": [0.0], "g": ["new"]}), kind="response", allow_new_levels=True)
     assert np.isfinite(newlevel.predictions["y"].values).all()
+
+
+def test_rendered_spec_keeps_the_parameter_formulas():
+    """Cross-validation's baselines are shown as spec text: the sigma formula and the IDs survive."""
+    from hdsl.crossval import render_spec
+    from hdsl.expand import expand_spec
+    from hdsl.parse import parse_spec
+
+    for text in (CORRELATED, "y ~ x + (1 + x || p || g) + (1 | h)\nsigma ~ 0 + x + (1 || p || g)\nfamily: student"):
+        spec = expand_spec(parse_spec(text))
+        again = expand_spec(parse_spec(render_spec(spec, spec.priors)))
+        assert again == spec
