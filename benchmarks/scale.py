@@ -250,6 +250,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parameterization", default="auto", help="hdsl runs: auto, noncentered or both")
     parser.add_argument("--timeout", type=float, default=480.0, help="seconds per fit")
+    parser.add_argument("--tools", default="handwritten,hdsl", help="which programs to run")
     parser.add_argument("--grad", action="store_true", help="time one gradient evaluation instead")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cache-startup", action="store_true",
@@ -278,6 +279,7 @@ def main() -> None:
         return
     warmups, drawss = _per_size(args.warmup, len(labels)), _per_size(args.draws, len(labels))
     tools = ["handwritten"] + [f"hdsl-{p}" for p in args.parameterization.split(",")]
+    tools = [t for t in tools if t.split("-")[0] in args.tools.split(",")]
     print(f"settings  chains={args.chains} seed={args.seed} timeout={args.timeout:.0f}s per fit")
     head = (f"{'size':>5} {'warm/draw':>9} {'tool':<16} {'compile s':>9} {'sample s':>9} {'total s':>8} "
             f"{'min ESS':>8} {'ESS/s':>7} {'max R^':>7} {'div':>4} {'peak MiB':>8} {'leapfrog':>8}")
