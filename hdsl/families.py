@@ -38,6 +38,7 @@ class Link(enum.Enum):
     INVERSE = "inverse"
     SQRT = "sqrt"
     SOFTPLUS = "softplus"
+    LOGM1 = "logm1"  # log(x − 1): brms's link for student's nu (> 1) when it has a formula
 
     def inverse(self, eta: jax.Array) -> jax.Array:
         """Map the linear predictor to the parameter's scale."""
@@ -53,6 +54,7 @@ _INVERSE_LINKS: dict[Link, Callable[[jax.Array], jax.Array]] = {
     Link.INVERSE: lambda e: 1.0 / e,
     Link.SQRT: jnp.square,
     Link.SOFTPLUS: jax.nn.softplus,
+    Link.LOGM1: lambda e: 1.0 + jnp.exp(e),
 }
 
 # links under which brms transforms the response to find the default prior's location and scale
@@ -282,7 +284,7 @@ def _weibull_scale(mu: Array, shape: Array) -> Array:
 
 
 def _hurdle_poisson_log_lik(y: Array, mu: Array, aux: Aux) -> Array:
-    hu = aux["hu"]
+    hu = clamp_probs(aux["hu"])
     safe_y = jnp.where(y == 0, 1.0, y)
     positive = jnp.log1p(-hu) + nd.Poisson(mu).log_prob(safe_y) - jnp.log(-jnp.expm1(-mu))
     return jnp.where(y == 0, jnp.log(hu), positive)
@@ -334,8 +336,9 @@ _lognormal = _from_distribution(lambda mu, a: nd.LogNormal(mu, a["sigma"]))
 _beta = _from_distribution(lambda mu, a: nd.BetaProportion(clamp_probs(mu), a["phi"]))
 _exponential = _from_distribution(lambda mu, a: nd.Exponential(1.0 / mu))
 _weibull = _from_distribution(lambda mu, a: nd.Weibull(_weibull_scale(mu, a["shape"]), a["shape"]))
-_zip = _from_distribution(lambda mu, a: nd.ZeroInflatedPoisson(a["zi"], mu))
-_zinb = _from_distribution(lambda mu, a: nd.ZeroInflatedNegativeBinomial2(mu, a["shape"], gate=a["zi"]))
+# zi and hu are clamped away from 0 and 1: a modelled zi (logit link) can round to exactly 1
+_zip = _from_distribution(lambda mu, a: nd.ZeroInflatedPoisson(clamp_probs(a["zi"]), mu))
+_zinb = _from_distribution(lambda mu, a: nd.ZeroInflatedNegativeBinomial2(mu, a["shape"], gate=clamp_probs(a["zi"])))
 
 _logit_eta = {
     "bernoulli": lambda y, eta, a: nd.BernoulliLogits(eta).log_prob(y),
@@ -367,13 +370,13 @@ def _weibull_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
 
 
 def _zip_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
-    zi = aux["zi"]
+    zi = clamp_probs(aux["zi"])
     positive = jnp.log1p(-zi) + _poisson_log_eta(y, eta, aux)
     return jnp.where(y == 0, jnp.logaddexp(jnp.log(zi), jnp.log1p(-zi) - jnp.exp(eta)), positive)
 
 
 def _hurdle_poisson_log_eta(y: Array, eta: Array, aux: Aux) -> Array:
-    hu = aux["hu"]
+    hu = clamp_probs(aux["hu"])
     safe_y = jnp.where(y == 0, 1.0, y)
     # log P(y > 0) = log(1 - exp(-mu)), which is eta to within mu/2 for small mu (and exp(eta) may be 0)
     small = eta < -20.0
@@ -514,7 +517,7 @@ def _beta_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
 # auxiliary parameters, with brms's default priors
 
 _SIGMA = AuxParam("sigma")
-_NU = AuxParam("nu", lower=1.0, default_prior=_fixed_prior("gamma", 2, 0.1))
+_NU = AuxParam("nu", lower=1.0, link=Link.LOGM1, default_prior=_fixed_prior("gamma", 2, 0.1))
 _SHAPE_NB = AuxParam("shape", default_prior=_fixed_prior("inv_gamma", 0.4, 0.3))
 _SHAPE = AuxParam("shape", default_prior=_fixed_prior("gamma", 0.01, 0.01))
 _PHI = AuxParam("phi", default_prior=_fixed_prior("gamma", 0.01, 0.01))

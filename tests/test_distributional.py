@@ -175,3 +175,18 @@ def test_rendered_spec_keeps_the_parameter_formulas():
         spec = expand_spec(parse_spec(text))
         again = expand_spec(parse_spec(render_spec(spec, spec.priors)))
         assert again == spec
+
+
+@pytest.mark.parametrize(("family", "dpar", "low", "high"), [("student", "nu", 1.0, np.inf),
+                                                            ("zero_inflated_poisson", "zi", 0.0, 1.0),
+                                                            ("negbinomial", "shape", 0.0, np.inf)])
+def test_modelled_parameters_stay_in_their_support(data, family, dpar, low, high):
+    """Each parameter's link maps any linear predictor into its support (nu > 1 through log(nu − 1))."""
+    df = data.assign(y=np.round(np.abs(data["y"]))) if family != "student" else data
+    model = hdsl.Model(f"y ~ x\n{dpar} ~ x + (1 | g)\nfamily: {family}", df)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        flat = jnp.asarray(rng.uniform(-4, 4, size=model.dim))
+        values = np.asarray(model.compiled.aux_from_params(model.compiled.constrain(flat), model.compiled.data)[dpar])
+        assert values.shape == (len(df),) and np.all((values >= low) & (values <= high))  # closed: rounding
+        assert np.isfinite(float(model.log_density(flat)))
