@@ -574,14 +574,24 @@ HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
 
 
 def _log1mexp(x: Array) -> Array:
-    """log(1 − exp(x)) for x ≤ 0, accurate at both ends."""
-    return jnp.where(x > -math.log(2.0), jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+    """log(1 − exp(x)) for x < 0, accurate at both ends. Each branch sees only inputs it is finite at, so
+    the branch not taken cannot put a NaN into the gradient."""
+    near = x > -math.log(2.0)
+    x_near, x_far = jnp.where(near, x, -1.0), jnp.where(near, -1.0, x)
+    return jnp.where(near, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
+
+
+def _cloglog_log_cdf(x: Array) -> Array:
+    """log(1 − exp(−exp(x))): ≈ x far left (where exp(x) underflows), 0 far right."""
+    small = x < -20.0
+    x_small, x_big = jnp.where(small, x, 0.0), jnp.where(small, 0.0, jnp.minimum(x, 40.0))
+    return jnp.where(small, x_small - 0.5 * jnp.exp(x_small), _log1mexp(-jnp.exp(x_big)))
 
 
 _LOG_CDF: dict[Link, Callable[[Array], Array]] = {
     Link.LOGIT: jax.nn.log_sigmoid,
     Link.PROBIT: log_ndtr,
-    Link.CLOGLOG: lambda x: _log1mexp(-jnp.exp(x)),
+    Link.CLOGLOG: _cloglog_log_cdf,
 }
 _LOG_SF: dict[Link, Callable[[Array], Array]] = {
     Link.LOGIT: lambda x: jax.nn.log_sigmoid(-x),

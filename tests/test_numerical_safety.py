@@ -43,6 +43,8 @@ def _response(family: str, rng: np.random.Generator) -> np.ndarray:
         return y
     if family == "beta":
         return rng.uniform(0.05, 0.95, N)
+    if family in ("cumulative", "categorical"):
+        return rng.integers(1, 5, N).astype(float)
     return rng.gamma(2.0, 1.0, N)  # positive families
 
 

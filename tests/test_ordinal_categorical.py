@@ -49,7 +49,7 @@ def nominal_data() -> pd.DataFrame:
     return pd.DataFrame({"y": np.array(["a", "b", "c"])[y], "x": x, "g": g})
 
 
-@pytest.mark.parametrize("link", ["logit", "probit"])
+@pytest.mark.parametrize("link", ["logit", "probit", "cloglog"])
 def test_cumulative_log_density_matches_numpyro(ordinal_data, link):
     spec = f"""y ~ x + (1 | g)
 family: cumulative({link})
@@ -77,8 +77,13 @@ prior: sd ~ normal(0, 1)
             d = jnp.concatenate([jnp.full((len(x), 1), -jnp.inf), theta[None, :] - eta[:, None],
                                  jnp.full((len(x), 1), jnp.inf)], axis=1)
             lo, hi = d[jnp.arange(len(x)), y], d[jnp.arange(len(x)), y + 1]
-            p = jnp.where(lo > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo))
-            numpyro.factor("y", jnp.sum(jnp.log(p)))
+            if link == "probit":
+                log_p = jnp.log(jnp.where(lo > 0, ndtr(-lo) - ndtr(-hi), ndtr(hi) - ndtr(lo)))
+            else:  # F(d) = 1 − exp(−exp(d)); upper tail: log S(lo) + log(1 − S(hi)/S(lo)), S = exp(−exp(d))
+                upper = -jnp.exp(lo) + jnp.log1p(-jnp.exp(jnp.exp(lo) - jnp.exp(hi)))
+                lower = jnp.log(-jnp.expm1(-jnp.exp(hi)) + jnp.expm1(-jnp.exp(lo)))
+                log_p = jnp.where(lo > 0, upper, lower)
+            numpyro.factor("y", jnp.sum(log_p))
 
     assert_log_density_matches(model, np_model, (), lambda p: {
         "theta": p["b_Intercept"], "b": p["b"][0], "sd": p["sd_0"][0], "z": p["z_0"][:, 0]})
