@@ -81,7 +81,8 @@ def corr_fit_no_slope(corr_data):
         return hdsl.fit("y ~ 1 + (1 | g)", corr_data, chains=2, warmup=300, draws=300, seed=4, progress=False)
 
 
-def assert_log_density_matches(model, np_model, np_args: tuple, to_numpyro, n_points: int = 12, seed: int = 0):
+def assert_log_density_matches(model, np_model, np_args: tuple, to_numpyro, n_points: int = 12, seed: int = 0,
+                               bound: float = 2.0):
     """hdsl's log-density (Jacobians included) equals ``-potential_energy`` of a hand-written NumPyro model up
     to a constant at random unconstrained points; ``to_numpyro`` maps hdsl's parameter dict to the NumPyro
     sites. The flat point also maps back to itself."""
@@ -91,7 +92,7 @@ def assert_log_density_matches(model, np_model, np_args: tuple, to_numpyro, n_po
     rng = np.random.default_rng(seed)
     ours, diffs = [], []
     for _ in range(n_points):
-        flat = rng.uniform(-2, 2, size=model.dim)
+        flat = rng.uniform(-bound, bound, size=model.dim)
         p = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
         unc = unconstrain_fn(np_model, np_args, {}, to_numpyro(p))
         ours.append(float(model.log_density(flat)))
