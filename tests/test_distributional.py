@@ -50,13 +50,19 @@ def fit(data):
     return hdsl.fit(CORRELATED, data, chains=2, warmup=400, draws=400, progress=False, seed=3)
 
 
-def correlated_numpyro(x, g, n_groups, y):
+def mu_sigma_priors():
+    """The priors both specs state: mu's and sigma's intercept and slope, and their group sds."""
     b0 = numpyro.sample("b0", dist.Normal(0.0, 5.0))
     b1 = numpyro.sample("b1", dist.Normal(0.0, 2.0))
     s0 = numpyro.sample("s0", dist.Normal(0.0, 1.0))
     s1 = numpyro.sample("s1", dist.Normal(0.0, 0.5))
     sd_mu = numpyro.sample("sd_mu", dist.HalfNormal(2.0))
     sd_sigma = numpyro.sample("sd_sigma", dist.HalfNormal(0.5))
+    return b0, b1, s0, s1, sd_mu, sd_sigma
+
+
+def correlated_numpyro(x, g, n_groups, y):
+    b0, b1, s0, s1, sd_mu, sd_sigma = mu_sigma_priors()
     L = numpyro.sample("L", dist.LKJCholesky(2, 2.0))
     z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_groups, 2]).to_event(2))
     r = (z @ L.T) * jnp.array([sd_mu, sd_sigma])
@@ -96,12 +102,7 @@ prior: nu ~ gamma(2, 0.1)
     x, y, codes = data["x"].to_numpy(), data["y"].to_numpy(), g.codes
 
     def numpyro_model():
-        b0 = numpyro.sample("b0", dist.Normal(0.0, 5.0))
-        b1 = numpyro.sample("b1", dist.Normal(0.0, 2.0))
-        s0 = numpyro.sample("s0", dist.Normal(0.0, 1.0))
-        s1 = numpyro.sample("s1", dist.Normal(0.0, 0.5))
-        sd_mu = numpyro.sample("sd_mu", dist.HalfNormal(2.0))
-        sd_sigma = numpyro.sample("sd_sigma", dist.HalfNormal(0.5))
+        b0, b1, s0, s1, sd_mu, sd_sigma = mu_sigma_priors()
         # nu > 1 as in brms: the gamma prior truncated to (1, inf)
         nu = numpyro.sample("nu", dist.ImproperUniform(constraints.greater_than(1.0), (), ()))
         numpyro.factor("nu_prior", dist.Gamma(2.0, 0.1).log_prob(nu))
