@@ -364,6 +364,9 @@ def cross_validate(
     if not user.predictor.groups:
         raise HdslError("cross_validate compares partial pooling with its baselines: the model needs a group "
                         "term such as (1 | g)")
+    if get_family(user.family.name).categories == "nominal":
+        raise HdslError("cross_validate scores a numeric prediction (RMSD) and the categorical family predicts "
+                        "probabilities", hint="compare categorical models with fit.loo() and hdsl.compare")
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     labels = frame.index
     frame = frame.reset_index(drop=True)

@@ -180,3 +180,8 @@ def test_bad_categorical_responses(nominal_data):
 
     with pytest.raises(hdsl.DataError, match="'d' at row 1, which is not one of its categories"):
         response_values(model.spec, pd.DataFrame({"y": ["a", "d"]}), model.design.categories)
+
+
+def test_cross_validation_refuses_categorical(nominal_data):
+    with pytest.raises(hdsl.HdslError, match="predicts probabilities"):
+        hdsl.cross_validate("y ~ x + (1 | g)\nfamily: categorical", nominal_data, folds=2, progress=False)
