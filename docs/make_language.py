@@ -134,6 +134,7 @@ the sorted values): P(y ≤ k) = F(θ_k − η) with ordered thresholds θ in pl
 `b_Intercept[1]`, …, `b_Intercept[K−1]` and set by the `Intercept` prior. `family: categorical` models
 unordered categories with the first as reference: one linear predictor per other category, named as brms's
 `mu2`, `mu3`, … (`b_mu2_x`, `sd_g__mu3_Intercept`, `r_g__mu2`; prior targets `b_mu2[x]`, `Intercept_mu3`).
+Each takes the first formula unless given its own line (`mu3 ~ 1`, brms's `bf(y ~ x, mu3 ~ 1)`).
 `Fit.predict(kind="mean")` gives the mean category number for cumulative and the K probabilities (a
 `category` dim) for categorical; `kind="response"` draws category numbers 1..K (`fit.model.design.categories`
 names them).

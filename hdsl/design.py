@@ -103,7 +103,8 @@ class BoundDesign:
         """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first. A
         categorical response has one per category after the first, named as brms: mu2, mu3, ..."""
         if get_family(self.spec.family.name).categories == "nominal":
-            return tuple((f"mu{k}", self.main) for k in range(2, len(self.categories) + 1))
+            own = dict(self.dpars)  # a category's own formula (mu3 ~ ...), else the first formula
+            return tuple((f"mu{k}", own.get(f"mu{k}", self.main)) for k in range(2, len(self.categories) + 1))
         return (("mu", self.main), *self.dpars)
 
 
@@ -547,6 +548,10 @@ def bind_design(
         _check_not_mixed(data, c)
     family = get_family(spec.family.name)
     y, categories = response_values(spec, data)
+    for name, _ in spec.dpars:
+        if name.startswith("mu") and int(name[2:]) > len(categories):
+            raise FormulaError(f"'{name}' names category {name[2:]}, but the response '{spec.response.label}' has "
+                               f"{len(categories)} categories ({', '.join(categories)})", text=spec.text)
     try:
         family.check_response(y, spec.response.label)
     except DataError as exc:

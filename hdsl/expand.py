@@ -553,7 +553,8 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     dpars: list[tuple[str, LinearPredictor]] = []
     for line in rest:
         name = line.response.name if isinstance(line.response, s.Name) else unparse(line.response)
-        if name not in aux_names:
+        category_formula = family.categories == "nominal" and re.fullmatch(r"mu([2-9]|[1-9]\d+)", name)
+        if name not in aux_names and not category_formula:
             raise FormulaError(
                 f"'{name}' is not a parameter of the {family.name} family, so it cannot have a formula",
                 position=getattr(line.response, "pos", None) or line.pos,
@@ -563,6 +564,8 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
                     f"{', '.join(aux_names)}"
                 )
                 if aux_names
+                else "a category's own formula is named mu2, mu3, ... (the first category is the reference)"
+                if family.categories == "nominal"
                 else f"the {family.name} family has no other parameters",
             )
         if any(d == name for d, _ in dpars):

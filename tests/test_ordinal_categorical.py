@@ -185,3 +185,14 @@ def test_bad_categorical_responses(nominal_data):
 def test_cross_validation_refuses_categorical(nominal_data):
     with pytest.raises(hdsl.HdslError, match="predicts probabilities"):
         hdsl.cross_validate("y ~ x + (1 | g)\nfamily: categorical", nominal_data, folds=2, progress=False)
+
+
+def test_a_category_can_have_its_own_formula(nominal_data):
+    """brms's bf(y ~ x, mu3 ~ 1): category c's linear predictor has no slope, b's keeps the first formula."""
+    model = hdsl.Model("y ~ x + (1 | g)\nmu3 ~ 1\nfamily: categorical", nominal_data)
+    assert model.parameter_names == ["b_mu2_Intercept", "b_mu2_x", "b_mu3_Intercept", "sd_g__mu2_Intercept"]
+    assert "b_mu3[x]" not in model.priors.to_frame().index
+    with pytest.raises(hdsl.FormulaError, match="'mu4' names category 4, but the response 'y' has 3"):
+        hdsl.Model("y ~ x\nmu4 ~ 1\nfamily: categorical", nominal_data)
+    with pytest.raises(hdsl.FormulaError, match="named mu2, mu3"):
+        hdsl.Model("y ~ x\nmu1 ~ 1\nfamily: categorical", nominal_data)
