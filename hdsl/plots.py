@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .errors import HdslError
+from .families import get_family
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,6 +70,17 @@ def _design(fit: Fit | Model):
         raise HdslError("this figure needs the data the model was fitted to; read the fit back with "
                         "hdsl.load(path, data=df) (trace and forest plots work without)")
     return fit.model.design
+
+
+def _mean_lines_design(fit: Fit):
+    """The design of a fit whose mean is one inverse-linked linear predictor (what regression lines draw)."""
+    design = _design(fit)
+    family = get_family(design.spec.family.name)
+    if family.on_eta is not None:
+        raise HdslError(f"this figure draws the mean as one regression line, which the {family.name} family "
+                        "does not have (thresholds or one predictor per category)",
+                        hint="use hdsl.plots.ppc_plot, or fit.predict(newdata, kind='mean') over a grid")
+    return design
 
 
 def _data(fit: Fit | Model, predictor: str | None = None, group: str | None = None) -> _Data:
@@ -274,6 +286,7 @@ def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, 
                      seed: int = 0) -> Figure:
     """Per level, ``n_lines`` regression lines drawn from the posterior (grey) over the level's data, the
     posterior-mean line (blue) and the level's own OLS line (dashed) for comparison. One panel per level."""
+    _mean_lines_design(fit)
     d = _data(fit, predictor, group)
     xs = _grid(d.x, 40)
     n_samples = fit.idata["posterior"].sizes["chain"] * fit.idata["posterior"].sizes["draw"]
@@ -315,7 +328,7 @@ def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int
     Columns that are products of ``effect`` and other numeric predictors (``x:z``) follow the grid;
     ``points=True`` adds the data.
     """
-    design = _design(fit)
+    design = _mean_lines_design(fit)
     main = design.main
     coefs = list(main.coef_names)
     if effect not in coefs:
@@ -397,8 +410,6 @@ def ppc_plot(fit: Fit, n_draws: int = 50, seed: int = 0) -> Figure:
     """Posterior-predictive check: the density of ``n_draws`` replicated data sets (thin) over the observed
     response's (thick). For a discrete family: bars of the observed counts per value with the replicated
     counts' median and 90% interval."""
-    from .families import get_family
-
     design = _design(fit)
     y = np.asarray(design.y, dtype=float)
     yrep = replicated_draws(fit, n_draws, seed)

@@ -196,3 +196,14 @@ def test_a_category_can_have_its_own_formula(nominal_data):
         hdsl.Model("y ~ x\nmu4 ~ 1\nfamily: categorical", nominal_data)
     with pytest.raises(hdsl.FormulaError, match="named mu2, mu3"):
         hdsl.Model("y ~ x\nmu1 ~ 1\nfamily: categorical", nominal_data)
+
+
+def test_regression_line_figures_refuse_category_families(ordinal_fit):
+    pytest.importorskip("matplotlib")
+    from hdsl import plots
+
+    fit, _ = ordinal_fit
+    with pytest.raises(hdsl.HdslError, match="cumulative family does not have"):
+        plots.conditional_effects(fit, "x")
+    fig = plots.ppc_plot(fit, n_draws=5)  # bars over the categories 1..4
+    assert len(fig.axes[0].patches) >= 4
