@@ -99,6 +99,12 @@ class BoundDesign:
     categories: tuple[str, ...] = ()  # a categorical response's categories, coded 1..K in y
 
     @property
+    def n_thresholds(self) -> int:
+        """An ordinal (cumulative) response's thresholds, which take the place of mu's intercept; else 0."""
+        ordered = get_family(self.spec.family.name).categories == "ordered"
+        return len(self.categories) - 1 if ordered and self.main.intercept else 0
+
+    @property
     def predictors(self) -> tuple[tuple[str, PredictorDesign], ...]:
         """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first. A
         categorical response has one per category after the first, named as brms: mu2, mu3, ..."""

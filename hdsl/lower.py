@@ -286,7 +286,7 @@ def lower_model(
         xbar = pred.X.mean(axis=0) if (pred.intercept and p) else np.zeros(p)
         key = functools.partial(param_key, dpar)
         ip = bp = None
-        n_thresholds = len(design.categories) - 1 if family.categories == "ordered" and dpar == "mu" else 0
+        n_thresholds = design.n_thresholds if dpar == "mu" else 0
         if pred.intercept:
             builder.add(key("Intercept"), (n_thresholds,) if n_thresholds else ())
             ip = _BlockPrior([priors[PriorTarget(ParamClass.INTERCEPT, dpar=d)]] * max(n_thresholds, 1))
@@ -510,11 +510,12 @@ def lower_model(
                 parts[pl.key("b")] = pl.b_prior.bounds.inverse(b)
             b0 = np.asarray(values[pl.key("b_Intercept")], dtype=float) if pl.intercept else np.zeros(())
             if pl.intercept:
-                c = b0 + float(np.dot(pl.xbar, b))
-                if pl.n_thresholds:
+                if pl.n_thresholds:  # the inverse of the ordered transform, thresholds shifted the other way
                     c = b0 - float(np.dot(pl.xbar, b))
                     c = np.concatenate([c[:1], np.log(np.diff(c))])
                     b0 = np.zeros(())
+                else:
+                    c = b0 + float(np.dot(pl.xbar, b))
                 parts[pl.key("Intercept")] = c
             pop += [np.reshape(b0, (1,)), b]
         pop = np.concatenate(pop)

@@ -59,10 +59,6 @@ def _draw(prior: ParamPrior, n: int, rng: np.random.Generator) -> np.ndarray:
     return d.ppf(u)
 
 
-def _ordered(design) -> bool:
-    return get_family(design.spec.family.name).categories == "ordered"
-
-
 def sample_prior(
     compiled: CompiledModel, priors: PriorTable, design, draws: int = 500, seed: int = 0
 ):
@@ -76,7 +72,7 @@ def sample_prior(
         d = None if dpar == "mu" else dpar
         if pred.intercept:
             t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
-            k = len(design.categories) - 1 if _ordered(design) and dpar == "mu" else 0
+            k = design.n_thresholds if dpar == "mu" else 0
             values[param_key(dpar, "b_Intercept")] = (
                 np.sort(np.stack([_draw(priors[t], draws, rng) for _ in range(k)], axis=-1), axis=-1) if k
                 else _draw(priors[t], draws, rng))

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .design import BoundDesign, GroupBlock, PredictorDesign, dpar_prefix, group_blocks
-from .families import get_family, scalar_aux
+from .families import scalar_aux
 from .lower import param_key
 from .sample import Draws
 
@@ -124,9 +124,9 @@ def dims_and_coords(design: BoundDesign) -> tuple[dict[str, list[str]], dict[str
         dims[v.name] = [v.group, v.coef_dim]
         coords[v.group] = list(levels[v.group])
         coords[v.coef_dim] = list(v.coef_names)
-    if get_family(design.spec.family.name).categories == "ordered" and design.main.intercept:
+    if design.n_thresholds:
         dims["b_Intercept"] = ["threshold"]
-        coords["threshold"] = list(range(1, len(design.categories)))
+        coords["threshold"] = list(range(1, design.n_thresholds + 1))
     dims[design.spec.response.label] = ["obs_id"]
     coords["obs_id"] = list(np.arange(design.n_rows))
     return dims, coords
