@@ -10,7 +10,7 @@ per-group sufficient statistics, all in one process, alternating. ``--cache-star
 processes fitting the seed model with and without ``hdsl.enable_compilation_cache`` (HDSL_CACHE_DIR).
 
     cd /work/main && /work/venv/bin/python benchmarks/scale.py --sizes 10k,100k --warmup 1000,300 \
-        --draws 1000,300 [--parameterization auto,noncentered] [--grad]
+        --draws 1000,300 [--parameterization auto,noncentered] [--adaptation window,stan] [--grad]
     cd /work/main && /work/venv/bin/python benchmarks/scale.py --cache-startup --warmup 200 --draws 200
 """
 
@@ -82,12 +82,13 @@ def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: i
 
         import hdsl
 
-        param = tool.split("-", 1)[1]
+        _, param, *rest = tool.split("-")
+        adaptation = rest[0] if rest else "window"
         t0 = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = hdsl.fit(SPEC, df, chains=chains, warmup=warmup, draws=draws, seed=seed, progress=False,
-                           parameterization=param)
+                           parameterization=param, adaptation=adaptation)
         total_s = time.perf_counter() - t0
         t = fit.timings
         post = fit.idata["posterior"]
@@ -249,6 +250,9 @@ def main() -> None:
     parser.add_argument("--draws", default="1000", help="one value, or one per size (comma-separated)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--parameterization", default="auto", help="hdsl runs: auto, noncentered or both")
+    parser.add_argument("--adaptation", default="window",
+                        help="hdsl runs: window (hdsl's warmup), stan (Stan's exactly) or both; tools named "
+                             "hdsl-<parameterization>[-stan]")
     parser.add_argument("--timeout", type=float, default=480.0, help="seconds per fit")
     parser.add_argument("--tools", default="handwritten,hdsl", help="which programs to run")
     parser.add_argument("--grad", action="store_true", help="time one gradient evaluation instead")
@@ -278,7 +282,8 @@ def main() -> None:
         cache_startup(int(args.warmup), int(args.draws))
         return
     warmups, drawss = _per_size(args.warmup, len(labels)), _per_size(args.draws, len(labels))
-    tools = ["handwritten"] + [f"hdsl-{p}" for p in args.parameterization.split(",")]
+    tools = ["handwritten"] + [f"hdsl-{p}" + ("" if a == "window" else f"-{a}")
+                               for p in args.parameterization.split(",") for a in args.adaptation.split(",")]
     tools = [t for t in tools if t.split("-")[0] in args.tools.split(",")]
     print(f"settings  chains={args.chains} seed={args.seed} timeout={args.timeout:.0f}s per fit")
     head = (f"{'size':>5} {'warm/draw':>9} {'tool':<16} {'compile s':>9} {'sample s':>9} {'total s':>8} "
@@ -300,7 +305,7 @@ def main() -> None:
                   f"{r['min_ess']:>8.0f} {r['ess_s']:>7.2f} {r['max_rhat']:>7.3f} {r['divergences']:>4d} "
                   f"{r['peak_mib']:>8.0f} {r.get('steps', float('nan')):>8.1f}", flush=True)
     print()
-    print("ratios hdsl / handwritten (compile, sampling s, total s, ESS/s, peak memory)")
+    print("ratios hdsl / handwritten (compile, sampling s, total s, ESS/s, peak memory, mean leapfrog steps)")
     for label in labels:
         hand = results.get((label, "handwritten"), {})
         for tool in tools[1:]:
@@ -310,7 +315,19 @@ def main() -> None:
             print(f"{label:>5} {tool:<16} compile {h['compile_s'] / hand['compile_s']:.2f}  "
                   f"sampling {h['sample_s'] / hand['sample_s']:.2f}  total {h['total_s'] / hand['total_s']:.2f}  "
                   f"ESS/s {h['ess_s'] / hand['ess_s']:.2f}  memory {h['peak_mib'] / hand['peak_mib']:.2f}  "
+                  f"leapfrog {h['steps'] / hand['steps']:.2f}  "
                   f"(centered={h.get('centered')})")
+    stan_pairs = [(t, f"{t}-stan") for t in tools[1:] if f"{t}-stan" in tools]
+    if stan_pairs:
+        print()
+        print("ratios hdsl's warmup / Stan's (hdsl-<p> / hdsl-<p>-stan): sampling s, ESS/s, mean leapfrog steps")
+        for label in labels:
+            for ours, theirs in stan_pairs:
+                h, st = results.get((label, ours), {}), results.get((label, theirs), {})
+                if "error" in h or "error" in st or not h or not st:
+                    continue
+                print(f"{label:>5} {ours:<16} sampling {h['sample_s'] / st['sample_s']:.2f}  "
+                      f"ESS/s {h['ess_s'] / st['ess_s']:.2f}  leapfrog {h['steps'] / st['steps']:.2f}")
     print()
     print("posterior means (truth b0=1, b1=0.5, sd0=1, sd1=0.5, cor=0.3, sigma=1)")
     for (label, tool), r in results.items():

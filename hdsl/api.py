@@ -165,7 +165,8 @@ class Model:
         adaptation: str = "window",
     ) -> Fit:
         """``init``: 'random' or 'pathfinder' starting points (default: pathfinder for ChEES, else random);
-        ``adaptation``: 'window' (Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC)."""
+        ``adaptation``: 'window' (Stan's windows after early scale-finding ones, then NUTS), 'stan' (exactly
+        Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC)."""
         config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
                                target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
                                adaptation=adaptation)

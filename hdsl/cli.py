@@ -192,8 +192,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="default: float64 on CPU, float32 on GPU")
     f.add_argument("--init", choices=["random", "pathfinder"], default=None,
                    help="starting points (default: pathfinder with --adaptation chees, else random)")
-    f.add_argument("--adaptation", choices=["window", "chees"], default="window",
-                   help="window: Stan's warmup + NUTS; chees: ChEES across chains + jittered HMC (many chains)")
+    f.add_argument("--adaptation", choices=["window", "stan", "chees"], default="window",
+                   help="window: Stan's windows with early scale-finding windows + NUTS; stan: exactly Stan's "
+                        "warmup + NUTS; chees: ChEES across chains + jittered HMC (many chains)")
     f.add_argument("--out", help="save the posterior (netCDF) here")
     f.add_argument("--all", action="store_true", help="also list group-level effects r_g[level,coef]")
     f.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -22,7 +22,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .adaptation import chees_adapter, make_chees_schedule, make_schedule, reset_stragglers, window_adapter
+from .adaptation import (
+    chees_adapter,
+    gradient_metric,
+    make_chees_schedule,
+    make_schedule,
+    reset_stragglers,
+    window_adapter,
+)
 from .errors import SamplingError
 from .init import INIT_KINDS, PathfinderConfig, choose_starts, pathfinder_one
 
@@ -30,7 +37,7 @@ __all__ = ["SamplerConfig", "Draws", "sample_nuts", "check_config"]
 
 ProgressFn = Callable[[str, int, int], None]
 INIT_TRIES = 20
-ADAPTATIONS = ("window", "chees")
+ADAPTATIONS = ("window", "stan", "chees")
 CHEES_MIN_CHAINS = 4
 
 
@@ -45,7 +52,9 @@ class SamplerConfig:
     blocks: int = 10
     init_radius: float = 2.0
     init: str | None = None  # "random" or "pathfinder"; None: pathfinder for ChEES, random otherwise
-    adaptation: str = "window"  # "window" (Stan's, then NUTS) or "chees" (then jittered dynamic HMC)
+    # "window": Stan's windows with early Fisher windows and a scale-relative shrinkage, then NUTS;
+    # "stan": exactly Stan's windows, then NUTS; "chees": ChEES, then jittered dynamic HMC
+    adaptation: str = "window"
 
     @property
     def init_kind(self) -> str:
@@ -156,7 +165,8 @@ def sample_nuts(
         schedule = make_chees_schedule(config.warmup, n_blocks * block_len - config.warmup)
         init_one, block_one = _chees_program(log_density, dim, config, dtype, block_len, n_blocks * block_len)
     else:
-        schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup)
+        schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup,
+                                 early=config.adaptation == "window")
         init_one, block_one = _nuts_program(log_density, dim, config, dtype, block_len)
 
     def over_chains(fn, per_chain: int, shared: int = 0):
@@ -247,12 +257,15 @@ def _carry_sharding(carry_shape, lead: tuple[int, ...], spread):
 
 
 def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len: int):
-    """(init, block) of one chain: Stan's window adaptation driving NUTS."""
+    """(init, block) of one chain: windowed adaptation (hdsl's or Stan's) driving NUTS."""
     kernel = blackjax.mcmc.nuts.build_kernel()
-    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype)
+    stan = config.adaptation == "stan"
+    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype, stan=stan)
+    from_gradient = config.init_kind == "random" and not stan  # Pathfinder's starts come with a metric
 
     def init_one(x, imm, d):
-        return blackjax.nuts.init(x, lambda v: log_density(v, d)), adapt_init(imm)
+        state = blackjax.nuts.init(x, lambda v: log_density(v, d))
+        return state, adapt_init(gradient_metric(state.logdensity_grad) if from_gradient else imm)
 
     def block_one(key, carry, sched, d):
         """``block_len`` NUTS steps of one chain, adapting where the schedule says so."""
@@ -263,7 +276,8 @@ def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len
             k, stage, is_end, is_last = xs
             state, info = kernel(k, state, logdensity, adapt.step_size, adapt.inverse_mass_matrix,
                                  max_num_doublings=config.max_tree_depth)
-            adapt = adapt_update(adapt, stage, is_end, is_last, state.position, info.acceptance_rate)
+            adapt = adapt_update(adapt, stage, is_end, is_last, state.position, state.logdensity_grad,
+                                 info.acceptance_rate)
             out = (state.position, {
                 "lp": state.logdensity,
                 "diverging": info.is_divergent,
