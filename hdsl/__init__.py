@@ -4,10 +4,11 @@
 >>> fit.summary()                                                              # doctest: +SKIP
 """
 
-from .api import Fit, Model, default_dtype, fit, load
+import importlib
+from typing import TYPE_CHECKING
+
 from .cache import enable_compilation_cache, enable_compilation_cache_from_env
-from .compare import ParetoKWarning, WaicWarning, compare
-from .crossval import CVResult, cross_validate
+from .distributed import initialize_distributed, initialize_distributed_from_env
 from .errors import (
     DataError,
     FamilyError,
@@ -21,6 +22,39 @@ from .errors import (
 __version__ = "0.1.0"
 
 enable_compilation_cache_from_env()  # opt-in: only when HDSL_CACHE_DIR is set
+initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
+
+# The pipeline is imported on first use, not here: BlackJAX runs JAX code when imported, after which
+# jax.distributed can no longer be initialized, and `import hdsl; hdsl.initialize_distributed(...)`
+# must work.
+_LAZY = {
+    "fit": "api", "Model": "api", "Fit": "api", "load": "api", "default_dtype": "api",
+    "compare": "compare", "ParetoKWarning": "compare", "WaicWarning": "compare",
+    "cross_validate": "crossval", "CVResult": "crossval",
+}
+
+if TYPE_CHECKING:
+    from .api import Fit, Model, default_dtype, fit, load
+    from .compare import ParetoKWarning, WaicWarning, compare
+    from .crossval import CVResult, cross_validate
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    else:
+        try:  # a submodule (hdsl.plots, hdsl.datasets, ...)
+            value = importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
 
 __all__ = [
     "fit",
@@ -31,6 +65,7 @@ __all__ = [
     "enable_compilation_cache",
     "compare",
     "cross_validate",
+    "initialize_distributed",
     "CVResult",
     "ParetoKWarning",
     "WaicWarning",

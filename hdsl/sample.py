@@ -116,9 +116,9 @@ def _choose_initial(
 
 
 def _chain_sharding(leading: int):
-    """Chains (or folds) split across all devices when there are several and they divide evenly:
-    XLA partitions the vmapped program, each device running its share. One device: no sharding."""
-    devices = jax.devices()
+    """Chains (or folds) split across this process's devices when there are several and they divide
+    evenly: XLA partitions the vmapped program, each device running its share. One device: no sharding."""
+    devices = jax.local_devices()
     if len(devices) < 2 or leading % len(devices):
         return None
     mesh = jax.sharding.Mesh(np.array(devices), ("chains",))
@@ -154,13 +154,21 @@ def sample_nuts(
     """
     check_config(config)
     timings: dict[str, float] = {}
+    # several processes (jax.distributed, one per host): each runs its share of the chains on its own
+    # devices from its own keys, and the draws are gathered so that every process holds all of them
+    processes = jax.process_count() if batch is None else 1
+    if config.chains % processes:
+        raise SamplingError(f"chains={config.chains} cannot be split evenly over {processes} processes",
+                            hint=f"use a multiple of {processes} chains")
     key = jax.random.key(config.seed)
+    if processes > 1:
+        key = jax.random.fold_in(key, jax.process_index())
     k_init, k_run = jax.random.split(key)
     chees = config.adaptation == "chees"
     block_len = _block_length(config.warmup, config.draws, config.blocks * 2)
     total = config.warmup + config.draws
     n_blocks = math.ceil(total / block_len)
-    lead = (config.chains,) if batch is None else (batch, config.chains)
+    lead = (config.chains // processes,) if batch is None else (batch, config.chains)
     if chees:
         schedule = make_chees_schedule(config.warmup, n_blocks * block_len - config.warmup)
         init_one, block_one = _chees_program(log_density, dim, config, dtype, block_len, n_blocks * block_len)
@@ -244,7 +252,16 @@ def sample_nuts(
                                 else np.asarray(adapt.step_size), lead)
     imm_out = np.broadcast_to(np.asarray(adapt.inverse_mass_matrix)[..., None, :] if chees
                               else np.asarray(adapt.inverse_mass_matrix), lead + (dim,))
+    if processes > 1:
+        positions_np, stats_np, step_size, imm_out = _gather_processes((positions_np, stats_np, step_size, imm_out))
     return Draws(positions_np, stats_np, np.array(step_size), np.array(imm_out), timings, interrupted)
+
+
+def _gather_processes(tree):
+    """Every process's chains, concatenated in process order along the chain axis (the first)."""
+    from jax.experimental import multihost_utils
+
+    return jax.tree.map(lambda a: np.asarray(multihost_utils.process_allgather(np.asarray(a), tiled=True)), tree)
 
 
 def _carry_sharding(carry_shape, lead: tuple[int, ...], spread):

@@ -1,0 +1,44 @@
+"""Several processes (one per host, or several on one machine) sampling one model together.
+
+Chains are independent, so hdsl splits them over processes rather than building one global program:
+each process runs ``chains / process_count`` chains on its own devices from its own keys, then the
+draws are gathered (``multihost_utils.process_allgather``) so that every process returns the whole
+posterior. Every process loads the same data and runs the same script.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+
+__all__ = ["initialize_distributed", "initialize_distributed_from_env"]
+
+ENV_VARS = ("HDSL_COORDINATOR", "HDSL_NUM_PROCESSES", "HDSL_PROCESS_ID")
+"""Set all three (address:port, count, this process's index) and ``import hdsl`` joins the processes:
+the way to run ``hdsl fit`` from the command line on several hosts."""
+
+
+def initialize_distributed(coordinator_address: str | None = None, num_processes: int | None = None,
+                           process_id: int | None = None, **kwargs) -> None:
+    """``jax.distributed.initialize`` with CPU collectives (gloo) switched on, which gathering the draws
+    needs on CPU hosts (GPU hosts gather over NCCL either way). Call it first, before any JAX work;
+    on a managed cluster (SLURM, Cloud TPU) the arguments can be left out."""
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
+
+
+def initialize_distributed_from_env() -> bool:
+    """Join the processes named by :data:`ENV_VARS` if ``HDSL_COORDINATOR`` is set; True if it did."""
+    address = os.environ.get(ENV_VARS[0])
+    if not address:
+        return False
+    from .errors import HdslError
+
+    try:
+        count, index = int(os.environ[ENV_VARS[1]]), int(os.environ[ENV_VARS[2]])
+    except (KeyError, ValueError):
+        raise HdslError(f"{ENV_VARS[0]} is set, so {ENV_VARS[1]} and {ENV_VARS[2]} must be integers") from None
+    if not jax.distributed.is_initialized():
+        initialize_distributed(address, count, index)
+    return True
