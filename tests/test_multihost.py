@@ -12,17 +12,16 @@ import sys
 import textwrap
 from pathlib import Path
 
+from test_sharding import SMALL_DATA
+
 SCRIPT = textwrap.dedent("""
     import hashlib, json, sys, warnings
     import hdsl  # process 1 joins through HDSL_COORDINATOR etc. at import, process 0 by the call below
     if sys.argv[2] == "0":
         hdsl.initialize_distributed(f"localhost:{sys.argv[1]}", 2, 0)
-    import numpy as np, pandas as pd, jax
+    import jax
     warnings.simplefilter("ignore")
-    rng = np.random.default_rng(0)
-    g = np.repeat(np.arange(8), 12)
-    df = pd.DataFrame({"x": rng.normal(size=g.size), "g": g.astype(str)})
-    df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 1, 8)[g] + rng.normal(0, 0.5, g.size)
+""") + SMALL_DATA + textwrap.dedent("""
     fit = hdsl.fit("y ~ x + (1 | g)", df, chains=4, warmup=150, draws=100, seed=4, progress=False)
     b = fit.idata["posterior"]["b_x"].transpose("chain", "draw").values
     s = fit.summary()

@@ -9,14 +9,19 @@ import sys
 import textwrap
 from pathlib import Path
 
-SCRIPT = textwrap.dedent("""
-    import json, warnings
-    import numpy as np, pandas as pd, jax, hdsl
-    warnings.simplefilter("ignore")
+SMALL_DATA = textwrap.dedent("""
+    import numpy as np, pandas as pd
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(8), 12)
     df = pd.DataFrame({"x": rng.normal(size=g.size), "g": g.astype(str)})
     df["y"] = 1 + 0.5 * df["x"] + rng.normal(0, 1, 8)[g] + rng.normal(0, 0.5, g.size)
+""")
+"""96 rows in 8 groups, b_x = 0.5: the data of the subprocess scripts that fit across devices or processes."""
+
+SCRIPT = SMALL_DATA + textwrap.dedent("""
+    import json, warnings
+    import jax, hdsl
+    warnings.simplefilter("ignore")
     fit = hdsl.fit("y ~ x + (1 | g)", df, chains=4, warmup=150, draws=100, seed=4, progress=False)
     again = hdsl.fit("y ~ x + (1 | g)", df, chains=4, warmup=150, draws=100, seed=4, progress=False)
     s = fit.summary()
