@@ -142,3 +142,21 @@ def test_chees_fit_of_the_seed_model_matches_the_reference(seed_fit, imm10):
         assert abs(got.loc[name, "mean"] - ref.loc[name, "mean"]) < 5 * se, name
     d = fit.diagnostics()
     assert d["max_tree_depth_hits"] == 0 and d["max_r_hat"] < 1.05
+
+
+def test_chees_trajectory_floor_serves_a_slow_direction():
+    """30 dims, ten of them correlated 0.9: the diagonal metric cannot whiten their sum (λ_max = 9.1),
+    and ChEES's criterion, dominated by the other directions, settles near 2–3 leapfrog steps (measured
+    without the floor: bulk ESS of the sum 49 and 56 of 3,200 draws at seeds 0 and 1). The floor
+    (π/2)·sqrt(λ_max) lengthens the trajectory (8–9 steps; ESS 958 and 776)."""
+    dim = 30
+    cov = np.eye(dim)
+    cov[:10, :10] = 0.9
+    np.fill_diagonal(cov, 1.0)
+    data = {"prec": jnp.asarray(np.linalg.inv(cov))}
+    d = sample_nuts(lambda x, dd: -0.5 * x @ dd["prec"] @ x, dim,
+                    SamplerConfig(chains=32, warmup=150, draws=100, seed=0, adaptation="chees", init="random"), data)
+    block_sum = d.positions[..., :10].sum(-1)
+    assert d.stats["n_steps"].mean() > 5
+    assert float(ess(block_sum, method="bulk")) > 400
+    assert abs(block_sum.var() / cov[:10, :10].sum() - 1) < 0.15
