@@ -37,7 +37,7 @@ from scale import SPEC as SCALE_SPEC  # noqa: E402
 
 SEED_SPEC = (REPO_ROOT / "examples" / "seed.hdsl").read_text()
 IMM10 = Path(os.environ.get("HDSL_IMM10", REPO_ROOT.parent / "shared/data/imm10/imm10.csv"))
-CONFIGS = (("window", "random"), ("window", "pathfinder"), ("chees", "pathfinder"))
+CONFIGS = "window+random,window+pathfinder,chees+pathfinder"  # the first is the reference of the ratios
 
 
 def one_fit(model, chains: int, warmup: int, draws: int, seed: int, adaptation: str, init: str) -> dict:
@@ -59,9 +59,10 @@ def one_fit(model, chains: int, warmup: int, draws: int, seed: int, adaptation: 
 
 def run_model(name: str, model, chain_counts: list[int], args: argparse.Namespace) -> list[dict]:
     rows = []
+    configs = [tuple(c.split("+")) for c in args.configs.split(",")]
     for chains in chain_counts:
         base = None
-        for adaptation, init in CONFIGS:
+        for adaptation, init in configs:
             r = one_fit(model, chains, args.warmup, args.draws, args.seed, adaptation, init)
             r.update(model=name, chains=chains, method=f"{adaptation}+{init}")
             base = base or r
@@ -82,6 +83,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=200)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--models", default="seed,scale")
+    parser.add_argument("--configs", default=CONFIGS, help="adaptation+init pairs; ratios against the first")
     args = parser.parse_args()
 
     import jax
