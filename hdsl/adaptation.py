@@ -11,8 +11,9 @@ ruinous for large data: at 1M rows the log-sigma posterior sd is ~7e-4 while a g
 1/|∇log p(x0)| per coordinate, and that first buffer is cut into short "early" windows at whose ends the
 metric becomes sqrt(Var x / Var ∇log p) over the window's draws — the diagonal that minimizes the
 Fisher divergence of a Gaussian approximation (as nutpie does), which unlike Var x alone is
-informative while the chain is still travelling to the typical set. Stan's slow windows then follow
-unchanged.
+informative while the chain is still travelling to the typical set. Stan's slow windows then follow,
+each shrunk toward 10⁻³ × the metric in force rather than Stan's absolute 10⁻³
+(:func:`regularized_variance`). ``stan=True`` keeps Stan's warmup exactly.
 """
 
 from __future__ import annotations
