@@ -24,12 +24,12 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from blackjax.adaptation.mass_matrix import mass_matrix_adaptation
+from blackjax.adaptation.mass_matrix import mass_matrix_adaptation, welford_algorithm
 from blackjax.adaptation.staged_adaptation import build_schedule
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
 __all__ = ["AdaptationState", "Schedule", "make_schedule", "window_adapter", "FAST", "SLOW", "FROZEN", "EARLY",
-           "gradient_metric", "fisher_metric", "Moments", "regularized_variance",
+           "gradient_metric", "fisher_metric", "regularized_variance",
            "ChEESSchedule", "make_chees_schedule", "EnsembleAdaptation", "chees_adapter", "reset_stragglers",
            "SlowDirection", "slow_direction_init", "slow_direction_update"]
 
@@ -38,22 +38,12 @@ EARLY_WINDOW_ENDS = (5, 10, 20, 35, 55)  # steps into the initial buffer where t
 METRIC_BOUNDS = (1e-12, 1e6)  # an inverse-mass-matrix entry outside these is clipped
 
 
-class Moments(NamedTuple):
-    """Welford statistics of positions and gradients over one early window."""
-
-    count: jax.Array
-    x_mean: jax.Array
-    x_m2: jax.Array
-    g_mean: jax.Array
-    g_m2: jax.Array
-
-
 class AdaptationState(NamedTuple):
     ss_state: tuple
     mm_state: tuple
     step_size: jax.Array
     inverse_mass_matrix: jax.Array
-    early: Moments
+    early: tuple  # BlackJAX Welford states of the positions and of the gradients in the early window
 
 
 class Schedule(NamedTuple):
@@ -93,23 +83,12 @@ def gradient_metric(grad: jax.Array) -> jax.Array:
     return jnp.where(jnp.isfinite(imm), imm, 1.0).astype(grad.dtype)
 
 
-def _moments_init(dim: int, dtype) -> Moments:
-    z = jnp.zeros(dim, dtype)
-    return Moments(jnp.zeros((), dtype), z, z, z, z)
-
-
-def _moments_update(m: Moments, x: jax.Array, g: jax.Array) -> Moments:
-    n = m.count + 1
-    dx, dg = x - m.x_mean, g - m.g_mean
-    x_mean, g_mean = m.x_mean + dx / n, m.g_mean + dg / n
-    return Moments(n, x_mean, m.x_m2 + dx * (x - x_mean), g_mean, m.g_m2 + dg * (g - g_mean))
-
-
-def fisher_metric(m: Moments, current: jax.Array) -> jax.Array:
-    """sqrt(Var x / Var ∇log p) over the window: exact for a Gaussian with diagonal covariance, and the
-    Fisher-divergence-optimal diagonal otherwise. A coordinate that did not move keeps ``current``."""
-    moved = (m.x_m2 > 0) & (m.g_m2 > 0)
-    ratio = jnp.sqrt(jnp.where(moved, m.x_m2, 1.0) / jnp.where(moved, m.g_m2, 1.0))
+def fisher_metric(x_m2: jax.Array, g_m2: jax.Array, current: jax.Array) -> jax.Array:
+    """sqrt(Var x / Var ∇log p) over the window, from the sums of squared deviations of the positions
+    and of the gradients: exact for a Gaussian with diagonal covariance, and the Fisher-divergence-optimal
+    diagonal otherwise. A coordinate that did not move keeps ``current``."""
+    moved = (x_m2 > 0) & (g_m2 > 0)
+    ratio = jnp.sqrt(jnp.where(moved, x_m2, 1.0) / jnp.where(moved, g_m2, 1.0))
     return jnp.where(moved, jnp.clip(ratio, *METRIC_BOUNDS), current).astype(current.dtype)
 
 
@@ -129,18 +108,24 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
     exactly Stan's (each slow window's variance shrunk toward the absolute 10⁻³)."""
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
     da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
+    wc_init, wc_update, _ = welford_algorithm(is_diagonal_matrix=True)
+
+    def as_dtype(tree):
+        return jax.tree.map(lambda x: jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+                            else x, tree)
+
+    def early_init():
+        return as_dtype((wc_init(dim), wc_init(dim)))
 
     def init(inverse_mass_matrix: jax.Array | None = None) -> AdaptationState:
         """Start from a unit inverse mass matrix, or from a guess (Pathfinder's) until the first slow
         window ends."""
-        mm = mm_init(dim)
-        mm = jax.tree.map(lambda x: jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
-                          else x, mm)
+        mm = as_dtype(mm_init(dim))
         if inverse_mass_matrix is not None:
             mm = mm._replace(inverse_mass_matrix=jnp.asarray(inverse_mass_matrix, dtype))
         ss = da_init(jnp.asarray(initial_step_size, dtype))
         return AdaptationState(ss, mm, jnp.asarray(initial_step_size, dtype), mm.inverse_mass_matrix,
-                               _moments_init(dim, dtype))
+                               early_init())
 
     def fast(a: AdaptationState, position, grad, acc) -> AdaptationState:
         ss = da_update(a.ss_state, acc)
@@ -155,7 +140,8 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
 
     def early(a: AdaptationState, position, grad, acc) -> AdaptationState:
         a = fast(a, position, grad, acc)
-        return a._replace(early=_moments_update(a.early, position, grad))
+        wx, wg = a.early
+        return a._replace(early=(wc_update(wx, position), wc_update(wg, grad)))
 
     def restart_step_size(a: AdaptationState) -> AdaptationState:
         ss = da_init(da_final(a.ss_state))
@@ -168,8 +154,9 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
         return restart_step_size(a._replace(mm_state=mm, inverse_mass_matrix=imm.astype(dtype)))
 
     def early_end(a: AdaptationState) -> AdaptationState:
-        imm = fisher_metric(a.early, a.inverse_mass_matrix)
-        return restart_step_size(a._replace(inverse_mass_matrix=imm, early=_moments_init(dim, dtype)))
+        wx, wg = a.early
+        imm = fisher_metric(wx.m2, wg.m2, a.inverse_mass_matrix)
+        return restart_step_size(a._replace(inverse_mass_matrix=imm, early=early_init()))
 
     def finish(a: AdaptationState) -> AdaptationState:
         return a._replace(step_size=da_final(a.ss_state).astype(dtype))
