@@ -29,13 +29,14 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # must work.
 _LAZY = {
     "fit": "api", "Model": "api", "Fit": "api", "load": "api", "default_dtype": "api",
-    "compare": "compare", "ParetoKWarning": "compare", "WaicWarning": "compare",
+    "compare": "model_comparison", "ParetoKWarning": "model_comparison",
+    "WaicWarning": "model_comparison",
     "cross_validate": "crossval", "CVResult": "crossval",
 }
 
 if TYPE_CHECKING:
     from .api import Fit, Model, default_dtype, fit, load
-    from .compare import ParetoKWarning, WaicWarning, compare
+    from .model_comparison import ParetoKWarning, WaicWarning, compare
     from .crossval import CVResult, cross_validate
 
 

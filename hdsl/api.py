@@ -322,13 +322,13 @@ class Fit:
 
     def loo(self, pointwise: bool = True):
         """PSIS-LOO (``arviz_stats.loo``); warns (:class:`hdsl.ParetoKWarning`) where Pareto k > 0.7."""
-        from .compare import loo
+        from .model_comparison import loo
 
         return loo(self, pointwise=pointwise)
 
     def waic(self):
         """WAIC from the log_likelihood group (ArviZ 1.0 removed it): elpd_waic, p_waic, se."""
-        from .compare import waic
+        from .model_comparison import waic
 
         return waic(self)
 
