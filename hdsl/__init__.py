@@ -36,8 +36,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .api import Fit, Model, default_dtype, fit, load
-    from .model_comparison import ParetoKWarning, WaicWarning, compare
     from .crossval import CVResult, cross_validate
+    from .model_comparison import ParetoKWarning, WaicWarning, compare
 
 
 def __getattr__(name: str):
