@@ -26,7 +26,15 @@ from .ir import ModelSpec
 from .lower import CompiledModel, lower_model
 from .parse import parse_spec
 from .priors import PriorTable, build_prior_table
-from .results import build_datatree, compile_over_draws, parameter_names, summarize
+from .results import (
+    NamedDraws,
+    build_datatree,
+    compile_over_draws,
+    draws_per_chunk,
+    parameter_names,
+    summarize,
+    worst_diagnostics,
+)
 from .sample import SamplerConfig, check_config, sample_nuts
 
 __all__ = ["Model", "Fit", "fit", "load", "default_dtype"]
@@ -172,23 +180,22 @@ class Model:
                                adaptation=adaptation)
         reporter = _ProgressBar() if progress else None
         size = chains * draws * self.design.n_rows
-        # the post-processing programs compile on a second thread while the sampler runs
+        # the post-processing programs compile on a second thread while the sampler runs; they take a
+        # fixed number of draws at a time (memory: one chunk's temporaries, not all draws' at once)
+        with_ll = size <= LOG_LIK_LIMIT
+        rows = draws_per_chunk(chains * draws, max(self.dim, self.design.n_rows if with_ll else 0),
+                               np.dtype(self.dtype).itemsize)
         with ThreadPoolExecutor(1) as pool:
-            jobs = {
-                "constrain": pool.submit(compile_over_draws, self.compiled.constrain, chains * draws, self.dim,
-                                         self.dtype),
-                "log_lik": pool.submit(compile_over_draws, self.compiled.pointwise_log_lik, chains * draws,
-                                       self.dim, self.dtype) if size <= LOG_LIK_LIMIT else None,
-            }
+            named = NamedDraws(
+                self.design,
+                pool.submit(compile_over_draws, self.compiled.constrain, rows, self.dim, self.dtype),
+                pool.submit(compile_over_draws, self.compiled.pointwise_log_lik, rows, self.dim,
+                            self.dtype) if with_ll else None,
+                chains=chains, draws=draws, rows=rows)
             result = sample_nuts(self.compiled.log_density_with, self.dim, config, self.compiled.data,
-                                 dtype=self.dtype, progress=reporter, explain=self._explain_start)
-            constrain = jobs["constrain"].result()
-            ll = jobs["log_lik"].result() if jobs["log_lik"] is not None else None
+                                 dtype=self.dtype, progress=reporter, explain=self._explain_start, keep=named)
         if reporter:
             reporter.close()
-        if result.positions.shape[1] != draws:  # interrupted: shapes differ from the compiled ones
-            constrain = jax.jit(jax.vmap(self.compiled.constrain))
-            ll = jax.jit(jax.vmap(self.compiled.pointwise_log_lik)) if ll is not None else None
         attrs = {
             "hdsl_spec": self.text,
             "hdsl_rows_used": int(self.design.n_rows),
@@ -200,7 +207,7 @@ class Model:
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),
         }
-        idata = build_datatree(self.design, result, constrain, ll, attrs=attrs)
+        idata = build_datatree(self.design, named.result(), result.stats, attrs=attrs)
         fit = Fit(idata, model=self, timings=result.timings, interrupted=result.interrupted)
         fit._warn_if_unhealthy()
         return fit
@@ -240,7 +247,7 @@ class Fit:
     def diagnostics(self) -> dict[str, float]:
         """Sampler health: divergences, tree-depth hits, worst r_hat and ESS, lowest E-BFMI."""
         stats = self.idata["sample_stats"]
-        s = self.summary()
+        worst = worst_diagnostics(self.idata["posterior"])
         energy = np.asarray(stats["energy"])
         bfmi = np.sum(np.diff(energy, axis=1) ** 2, axis=1) / np.sum(
             (energy - energy.mean(axis=1, keepdims=True)) ** 2, axis=1)
@@ -248,9 +255,7 @@ class Fit:
         return {
             "divergences": int(np.asarray(stats["diverging"]).sum()),
             "max_tree_depth_hits": int((np.asarray(stats["tree_depth"]) >= max_depth).sum()),
-            "max_r_hat": float(s["r_hat"].max()),
-            "min_ess_bulk": float(s["ess_bulk"].min()),
-            "min_ess_tail": float(s["ess_tail"].min()),
+            **worst,
             "min_bfmi": float(bfmi.min()),
         }
 

@@ -16,10 +16,10 @@ import pandas as pd
 from .design import BoundDesign, GroupBlock, PredictorDesign, dpar_prefix, group_blocks
 from .families import scalar_aux
 from .lower import param_key
-from .sample import Draws
 
 __all__ = ["parameter_names", "effects_variables", "population_names", "cor_names", "build_datatree", "summarize",
-           "group_coef_dim", "compile_over_draws", "dims_and_coords"]
+           "group_coef_dim", "compile_over_draws", "NamedDraws", "draws_per_chunk", "dims_and_coords",
+           "worst_diagnostics"]
 
 
 def group_coef_dim(group: str, dpar: str = "mu") -> str:
@@ -78,19 +78,38 @@ def parameter_names(design: BoundDesign) -> list[str]:
     return names
 
 
+CHUNK_BYTES = 16 * 2**20
+"""Draws are turned into named variables (and log-likelihoods) a few hundred at a time, so that the
+unconstrained draws, the named ones and one chunk's temporaries are all that is in memory at once."""
+
+
+def draws_per_chunk(n_draws: int, width: int, itemsize: int = 8) -> int:
+    """How many draws of ``width`` numbers fit in :data:`CHUNK_BYTES` (at least 1, at most ``n_draws``)."""
+    return max(1, min(n_draws, CHUNK_BYTES // max(1, width * itemsize)))
+
+
 def compile_over_draws(fn: Callable, n_draws: int, dim: int, dtype) -> Callable:
     """``fn`` vectorized over a (n_draws, dim) array of draws, compiled ahead of time."""
     return jax.jit(jax.vmap(fn)).lower(jax.ShapeDtypeStruct((n_draws, dim), dtype)).compile()
 
 
-def constrained_draws(
-    constrain: Callable, positions: np.ndarray, design: BoundDesign
-) -> dict[str, np.ndarray]:
-    """Map unconstrained draws to named posterior variables, (chain, draw, ...)."""
+def over_draw_chunks(fn: Callable, positions: np.ndarray, rows: int | None = None):
+    """Yield ``(draw slice, fn(those draws))`` over chunks of ``rows`` of the (chains × draws) draws, all at
+    once by default; ``fn`` takes a (rows, dim) array (the last chunk is padded to that shape)."""
     chains, draws, dim = positions.shape
-    flat = jax.numpy.asarray(positions.reshape(chains * draws, dim))
-    params = constrain(flat)
-    params = {k: np.asarray(v).reshape((chains, draws) + tuple(v.shape[1:])) for k, v in params.items()}
+    flat = positions.reshape(chains * draws, dim)
+    rows = rows or flat.shape[0]
+    for r0 in range(0, flat.shape[0], rows):
+        part = flat[r0:r0 + rows]
+        k = part.shape[0]
+        if k < rows:
+            part = np.concatenate([part, np.repeat(part[-1:], rows - k, axis=0)])
+        out = fn(jax.numpy.asarray(part))
+        yield slice(r0, r0 + k), jax.tree.map(lambda v, k=k: np.asarray(v)[:k], out)
+
+
+def named_variables(params: dict[str, np.ndarray], design: BoundDesign) -> dict[str, np.ndarray]:
+    """The constrained parameters (leading axes (chain, draw)) as the named posterior variables."""
     out: dict[str, np.ndarray] = {}
     for dpar, pred in design.predictors:
         names = population_names(dpar, pred)
@@ -115,6 +134,73 @@ def constrained_draws(
     return out
 
 
+def _fill(out: dict[str, np.ndarray], rows: slice, part: dict[str, np.ndarray], n: int) -> None:
+    """Write one chunk of draws into ``out`` (n draws each), allocating each variable at its first chunk."""
+    for k, v in part.items():
+        if k not in out:
+            out[k] = np.empty((n,) + v.shape[1:], v.dtype)
+        out[k][rows] = v
+
+
+class NamedDraws:
+    """The named posterior variables (and the pointwise log-likelihood), filled as the sampler hands over
+    blocks of unconstrained draws: a fit's unconstrained draws are never all in memory at once.
+
+    ``constrain`` and ``pointwise_log_lik`` take a (rows, dim) array of draws (compiled for that shape by
+    :func:`compile_over_draws`; see :func:`draws_per_chunk`), or are futures of such functions, resolved
+    at the first block (they compile while the sampler warms up)."""
+
+    def __init__(self, design: BoundDesign, constrain, pointwise_log_lik=None, *, chains: int, draws: int,
+                 rows: int | None = None):
+        self.design = design
+        self._fns = {"posterior": constrain, "log_likelihood": pointwise_log_lik}
+        self.shape = (chains, draws)
+        self.rows = rows
+        self.kept = 0
+        self.groups: dict[str, dict[str, np.ndarray]] = {}
+
+    def _fn(self, group: str):
+        fn = self._fns[group]
+        if hasattr(fn, "result"):  # a Future
+            fn = self._fns[group] = fn.result()
+        return fn
+
+    def __call__(self, positions: np.ndarray, first: int) -> None:
+        """Take draws ``first, first + 1, ...`` of every chain: ``positions`` is (chains, n, dim)."""
+        chains, n, _ = positions.shape
+        response = self.design.spec.response.label
+        for group in ("posterior", "log_likelihood"):
+            if self._fns[group] is None:
+                continue
+            block: dict[str, np.ndarray] = {}
+            for rows, out in over_draw_chunks(self._fn(group), positions, self.rows):
+                named = named_variables(out, self.design) if group == "posterior" else {response: out}
+                _fill(block, rows, named, chains * n)
+            into = self.groups.setdefault(group, {})
+            for k, v in block.items():
+                v = v.reshape((chains, n) + v.shape[1:])
+                if k not in into:
+                    into[k] = np.empty(self.shape + v.shape[2:], v.dtype)
+                into[k][:, first:first + n] = v
+        self.kept = max(self.kept, first + n)
+
+    def result(self) -> dict[str, dict[str, np.ndarray]]:
+        """{'posterior': ..., 'log_likelihood': ...}, (chain, draw, ...): the draws taken (fewer than
+        asked when sampling was interrupted)."""
+        if self.kept == self.shape[1]:
+            return self.groups
+        return {g: {k: v[:, :self.kept].copy() for k, v in d.items()} for g, d in self.groups.items()}
+
+
+def constrained_draws(
+    constrain: Callable, positions: np.ndarray, design: BoundDesign, rows: int | None = None
+) -> dict[str, np.ndarray]:
+    """Map unconstrained draws (chain, draw, dim) to named posterior variables, ``rows`` draws at a time."""
+    named = NamedDraws(design, constrain, chains=positions.shape[0], draws=positions.shape[1], rows=rows)
+    named(positions, 0)
+    return named.result()["posterior"]
+
+
 def dims_and_coords(design: BoundDesign) -> tuple[dict[str, list[str]], dict[str, list]]:
     """Named dimensions: group levels and coefficients for ``r_<g>``, ``obs_id`` for the response."""
     dims: dict[str, list[str]] = {}
@@ -134,34 +220,48 @@ def dims_and_coords(design: BoundDesign) -> tuple[dict[str, list[str]], dict[str
 
 def build_datatree(
     design: BoundDesign,
-    draws: Draws,
-    constrain: Callable,
-    pointwise_log_lik: Callable | None,
+    named: dict[str, dict[str, np.ndarray]],
+    stats: dict[str, np.ndarray],
     *,
     attrs: dict | None = None,
 ):
-    """The ArviZ object: posterior, sample_stats, log_likelihood, observed_data.
-
-    ``constrain`` and ``pointwise_log_lik`` take a (draws, dim) array (see :func:`compile_over_draws`).
-    """
-    posterior = constrained_draws(constrain, draws.positions, design)
+    """The ArviZ object: posterior and log_likelihood (``named``, from :class:`NamedDraws`), sample_stats,
+    observed_data."""
     dims, coords = dims_and_coords(design)
-    response = design.spec.response.label
-    stats = dict(draws.stats)
+    stats = dict(stats)
     stats["tree_depth"] = stats["tree_depth"].astype(np.int64)
     stats["n_steps"] = stats["n_steps"].astype(np.int64)
     groups: dict[str, dict[str, np.ndarray]] = {
-        "posterior": posterior,
+        "posterior": named["posterior"],
         "sample_stats": stats,
-        "observed_data": {response: design.y},
+        "observed_data": {design.spec.response.label: design.y},
     }
-    if pointwise_log_lik is not None:
-        c, d, dim = draws.positions.shape
-        ll = pointwise_log_lik(jax.numpy.asarray(draws.positions.reshape(c * d, dim)))
-        groups["log_likelihood"] = {response: np.asarray(ll).reshape(c, d, -1)}
+    if "log_likelihood" in named:
+        groups["log_likelihood"] = named["log_likelihood"]
     tree = az.from_dict(groups, dims=dims, coords=coords)
     tree.attrs.update(attrs or {})
     return tree
+
+
+def worst_diagnostics(posterior, chunk_bytes: int = CHUNK_BYTES) -> dict[str, float]:
+    """The largest r_hat and smallest bulk and tail ESS over every posterior variable, as ``summarize``
+    computes them, a slice of a variable at a time: the summary of 20,000 group effects holds several
+    copies of their draws at once."""
+    import arviz_stats
+
+    worst = {"max_r_hat": -np.inf, "min_ess_bulk": np.inf, "min_ess_tail": np.inf}
+    for da in posterior.data_vars.values():
+        extra = [d for d in da.dims if d not in ("chain", "draw")]
+        step = da.shape[da.dims.index(extra[0])] if extra else 1
+        if extra:
+            per_index = da.nbytes // max(1, da.sizes[extra[0]])
+            step = max(1, min(step, chunk_bytes // max(1, per_index)))
+        for start in range(0, da.sizes[extra[0]] if extra else 1, step):
+            part = da.isel({extra[0]: slice(start, start + step)}) if extra else da
+            worst["max_r_hat"] = max(worst["max_r_hat"], float(arviz_stats.rhat(part).max()))
+            worst["min_ess_bulk"] = min(worst["min_ess_bulk"], float(arviz_stats.ess(part, method="bulk").min()))
+            worst["min_ess_tail"] = min(worst["min_ess_tail"], float(arviz_stats.ess(part, method="tail").min()))
+    return worst
 
 
 def _brms_label(label: str) -> str:

@@ -89,7 +89,7 @@ def check_config(config: SamplerConfig) -> None:
 class Draws:
     """Unconstrained positions (chains, draws, dim) and per-draw sampler statistics."""
 
-    positions: np.ndarray
+    positions: np.ndarray | None  # None where the draws went to ``sample_nuts(..., keep=...)``
     stats: dict[str, np.ndarray]
     step_size: np.ndarray
     inverse_mass_matrix: np.ndarray
@@ -145,8 +145,13 @@ def sample_nuts(
     dtype=jnp.float64,
     progress: ProgressFn | None = None,
     explain: Callable[[np.ndarray], str] | None = None,
+    keep: Callable[[np.ndarray, int], None] | None = None,
 ) -> Draws:
     """Warmup and sampling for all chains in one compiled program, run block by block.
+
+    With ``keep``, the draws are not stored: each block's are handed to ``keep(positions, first)`` as they
+    come ((chains, n, dim), draws ``first`` onwards; all chains of all processes at the end where several
+    processes share a fit), and ``Draws.positions`` is None.
 
     ``log_density(x, data)`` reads its data as an argument. With ``batch=B``, ``data`` carries a
     leading axis of B data sets (cross-validation folds: same shapes, other row weights) and B × chains
@@ -244,9 +249,11 @@ def sample_nuts(
         timings["pathfinder_failed"] = float(np.size(found.ok) - np.asarray(found.ok).sum())
     carry = jax.jit(init_all, out_shardings=carry_spread)(chosen, imm, data)
 
+    if keep is not None and batch is not None:
+        raise ValueError("keep= takes one data set's draws, not a batch")
     carry, positions_np, stats_np, interrupted = _run_blocks(
         block, carry, schedule, data, lead, k_run, block_len, n_blocks, config.warmup, config.draws, progress,
-        timings)
+        timings, keep if processes == 1 else None)
     adapt = carry[1]
     step_size = np.broadcast_to(np.asarray(adapt.step_size)[..., None] if chees and batch is not None
                                 else np.asarray(adapt.step_size), lead)
@@ -254,6 +261,9 @@ def sample_nuts(
                               else np.asarray(adapt.inverse_mass_matrix), lead + (dim,))
     if processes > 1:
         positions_np, stats_np, step_size, imm_out = _gather_processes((positions_np, stats_np, step_size, imm_out))
+        if keep is not None:
+            keep(positions_np, 0)
+            positions_np = None
     return Draws(positions_np, stats_np, np.array(step_size), np.array(imm_out), timings, interrupted)
 
 
@@ -372,15 +382,19 @@ def _chees_program(log_density, dim: int, config: SamplerConfig, dtype, block_le
 
 
 def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, warmup, draws, progress,
-                timings):
+                timings, keep=None):
     """Call the compiled block program until warmup + draws steps are done; keep the draws after
-    warmup on the host; report progress between blocks; on Ctrl-C keep what is finished."""
+    warmup on the host (or hand them to ``keep``); report progress between blocks; on Ctrl-C keep what
+    is finished."""
     total = warmup + draws
     t1 = time.perf_counter()
-    chunks_pos: list[np.ndarray] = []
-    chunks_stats: list[dict[str, np.ndarray]] = []
+    # the draws are written into arrays allocated once: concatenating blocks would hold them twice
+    positions_np: np.ndarray | None = None
+    stats_np: dict[str, np.ndarray] = {}
     interrupted = False
     done = 0
+    kept = 0  # draws written so far
+    kept_s = 0.0  # time in ``keep``: not sampling
     axis = len(lead)  # the draw axis of block outputs
     if progress and warmup:
         progress("warmup", 0, warmup)
@@ -391,10 +405,26 @@ def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, 
             carry, (pos, stats) = block(keys, carry, tuple(a[sl] for a in schedule), data)
             lo = b * block_len
             start = max(0, warmup - lo)
-            if start < block_len:
-                take = (slice(None),) * axis + (slice(start, block_len),)
-                chunks_pos.append(np.asarray(pos[take]))
-                chunks_stats.append({k: np.asarray(v[take]) for k, v in stats.items()})
+            stop = min(block_len, warmup + draws - lo)
+            if start < stop:
+                take = (slice(None),) * axis + (slice(start, stop),)
+                into = (slice(None),) * axis + (slice(kept, kept + stop - start),)
+                block_pos = np.asarray(pos)[take]
+                if keep is not None:
+                    t_keep = time.perf_counter()
+                    keep(block_pos, kept)
+                    kept_s += time.perf_counter() - t_keep
+                else:
+                    if positions_np is None:
+                        positions_np = np.empty(lead + (draws,) + block_pos.shape[axis + 1:], block_pos.dtype)
+                    positions_np[into] = block_pos
+                for k, v in stats.items():
+                    v = np.asarray(v)[take]
+                    if k not in stats_np:
+                        stats_np[k] = np.empty(lead + (draws,) + v.shape[axis + 1:], v.dtype)
+                    stats_np[k][into] = v
+                kept += stop - start
+                del block_pos, pos, stats
             else:
                 jax.block_until_ready(pos)
             done = min(total, done + block_len)
@@ -407,11 +437,13 @@ def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, 
                 timings["warmup_s"] = time.perf_counter() - t1
     except KeyboardInterrupt:
         interrupted = True
-        if not chunks_pos:
+        if not kept:
             raise
     timings.setdefault("warmup_s", 0.0)
-    timings["sample_s"] = time.perf_counter() - t1 - timings["warmup_s"]
-    cut = (slice(None),) * axis + (slice(0, draws),)
-    positions_np = np.concatenate(chunks_pos, axis=axis)[cut]
-    stats_np = {k: np.concatenate([c[k] for c in chunks_stats], axis=axis)[cut] for k in chunks_stats[0]}
+    timings["sample_s"] = time.perf_counter() - t1 - timings["warmup_s"] - kept_s
+    timings["named_draws_s"] = kept_s
+    if kept < draws:  # interrupted: only the draws done
+        cut = (slice(None),) * axis + (slice(0, kept),)
+        positions_np = positions_np[cut].copy() if positions_np is not None else None
+        stats_np = {k: v[cut].copy() for k, v in stats_np.items()}
     return carry, positions_np, stats_np, interrupted

@@ -156,3 +156,20 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
     assert draws.interrupted
     assert draws.positions.shape[:2] == (2, 40)
     assert np.isfinite(draws.positions).all()
+    # the same run handing its draws over block by block (what Model.sample does) keeps the same draws,
+    # named, and nothing else
+    import jax
+
+    from hdsl.results import NamedDraws, constrained_draws
+
+    constrain = jax.jit(jax.vmap(model.compiled.constrain))
+    named = NamedDraws(model.design, constrain, chains=2, draws=100, rows=7)
+    kept = sample_nuts(model.compiled.log_density_with, model.dim, config, model.compiled.data,
+                       progress=progress, keep=named)
+    assert kept.interrupted and kept.positions is None
+    expected = constrained_draws(constrain, draws.positions, model.design)
+    got = named.result()["posterior"]
+    assert got.keys() == expected.keys()
+    for k in expected:
+        assert got[k].shape[:2] == (2, 40)
+        np.testing.assert_allclose(got[k], expected[k], rtol=1e-13, atol=0)  # 7 draws at a time vs all

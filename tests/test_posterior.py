@@ -48,3 +48,21 @@ def test_group_effects_recover_simulated_levels(corr_fit, corr_data):
     group_means = resid.groupby(corr_data["g"]).mean()
     est = r.sel(g__coef="Intercept").to_series().loc[group_means.index]
     assert np.corrcoef(est, group_means)[0, 1] > 0.8
+
+
+def test_diagnostics_match_the_summary_even_when_sliced(corr_fit):
+    """``diagnostics`` takes the worst r_hat and ESS a slice of each variable at a time (to bound memory
+    with thousands of group effects); the values are the summary table's, whatever the slice size."""
+    from hdsl.results import worst_diagnostics
+
+    s = corr_fit.summary()
+    expected = {"max_r_hat": s["r_hat"].max(), "min_ess_bulk": s["ess_bulk"].min(),
+                "min_ess_tail": s["ess_tail"].min()}
+    posterior = corr_fit.idata["posterior"]
+    one_level = posterior["r_g"].nbytes // posterior.sizes["g"]
+    for chunk in (one_level, 3 * one_level, 10**12):
+        worst = worst_diagnostics(posterior, chunk_bytes=chunk)
+        for k, v in expected.items():
+            assert worst[k] == pytest.approx(v, rel=1e-12), (chunk, k)
+    d = corr_fit.diagnostics()
+    assert {k: d[k] for k in expected} == pytest.approx(expected, rel=1e-12)
