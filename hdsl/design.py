@@ -8,6 +8,7 @@ Rows with missing values in any used column are dropped and counted (or refused,
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .coding import brms_name, contrast_columns
-from .errors import DataError, FormulaError
+from .errors import DataError, FormulaError, Position
 from .families import CENSORING_CODES, get_family
 from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
 from .syntax import Name
@@ -504,6 +505,15 @@ def response_values(spec: ModelSpec, data: pd.DataFrame,
     return codes.to_numpy(dtype=float), categories
 
 
+def _formula_position(text: str, name: str) -> Position | None:
+    """Where the formula for ``name`` (``name ~ ...`` at the start of a line) is in the spec text."""
+    for lineno, line in enumerate(text.splitlines(), 1):
+        m = re.match(rf"\s*({re.escape(name)})\s*~", line)
+        if m:
+            return Position(lineno, m.start(1) + 1, m.end(1) + 1)
+    return None
+
+
 def bind_design(
     spec: ModelSpec, data: pd.DataFrame, *, na_action: Literal["drop", "error"] = "drop"
 ) -> BoundDesign:
@@ -557,7 +567,9 @@ def bind_design(
     for name, _ in spec.dpars:
         if name.startswith("mu") and int(name[2:]) > len(categories):
             raise FormulaError(f"'{name}' names category {name[2:]}, but the response '{spec.response.label}' has "
-                               f"{len(categories)} categories ({', '.join(categories)})", text=spec.text)
+                               f"{len(categories)} categories ({', '.join(categories)})",
+                               position=_formula_position(spec.text, name), text=spec.text,
+                               hint=f"the categories after the first are mu2 ... mu{len(categories)}")
     try:
         family.check_response(y, spec.response.label)
     except DataError as exc:

@@ -35,10 +35,18 @@ def initialize_distributed_from_env() -> bool:
         return False
     from .errors import HdslError
 
-    try:
-        count, index = int(os.environ[ENV_VARS[1]]), int(os.environ[ENV_VARS[2]])
-    except (KeyError, ValueError):
-        raise HdslError(f"{ENV_VARS[0]} is set, so {ENV_VARS[1]} and {ENV_VARS[2]} must be integers") from None
+    values = []
+    for name in ENV_VARS[1:]:
+        raw = os.environ.get(name)
+        try:
+            values.append(int(raw))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            got = "it is not set" if raw is None else f"got {raw!r}"
+            raise HdslError(f"{ENV_VARS[0]} is set, so {name} must be an integer: {got}",
+                            hint=f"set all of {', '.join(ENV_VARS)}, or unset {ENV_VARS[0]}") from None
+    count, index = values
+    if not 0 <= index < count:
+        raise HdslError(f"{ENV_VARS[2]}={index} must be between 0 and {ENV_VARS[1]} - 1 = {count - 1}")
     if not jax.distributed.is_initialized():
         initialize_distributed(address, count, index)
     return True

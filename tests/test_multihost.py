@@ -12,7 +12,10 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from test_sharding import SMALL_DATA
+
+import hdsl
 
 SCRIPT = textwrap.dedent("""
     import hashlib, json, sys, warnings
@@ -58,3 +61,23 @@ def test_two_processes_split_the_chains_and_both_return_all_draws():
     assert first["digest"] == second["digest"]  # both processes hold the same, whole posterior
     assert first["halves_differ"]  # the two processes' chains came from different keys
     assert abs(first["b_x"] - 0.5) < 0.3 and first["r_hat"] < 1.05
+
+
+@pytest.mark.parametrize(("count", "index", "message"), [
+    ("two", "0", "HDSL_NUM_PROCESSES must be an integer: got 'two'"),
+    (None, "0", "HDSL_NUM_PROCESSES must be an integer: it is not set"),
+    ("2", "2", "HDSL_PROCESS_ID=2 must be between 0 and HDSL_NUM_PROCESSES - 1 = 1"),
+])
+def test_bad_environment_names_the_variable_and_value(monkeypatch, count, index, message):
+    """Checked before JAX is touched: nothing is initialized."""
+    from hdsl.distributed import initialize_distributed_from_env
+
+    monkeypatch.setenv("HDSL_COORDINATOR", "localhost:1")
+    monkeypatch.setenv("HDSL_PROCESS_ID", index)
+    if count is None:
+        monkeypatch.delenv("HDSL_NUM_PROCESSES", raising=False)
+    else:
+        monkeypatch.setenv("HDSL_NUM_PROCESSES", count)
+    with pytest.raises(hdsl.HdslError) as err:
+        initialize_distributed_from_env()
+    assert message in str(err.value)

@@ -192,8 +192,9 @@ def test_a_category_can_have_its_own_formula(nominal_data):
     model = hdsl.Model("y ~ x + (1 | g)\nmu3 ~ 1\nfamily: categorical", nominal_data)
     assert model.parameter_names == ["b_mu2_Intercept", "b_mu2_x", "b_mu3_Intercept", "sd_g__mu2_Intercept"]
     assert "b_mu3[x]" not in model.priors.to_frame().index
-    with pytest.raises(hdsl.FormulaError, match="'mu4' names category 4, but the response 'y' has 3"):
+    with pytest.raises(hdsl.FormulaError, match="'mu4' names category 4, but the response 'y' has 3") as err:
         hdsl.Model("y ~ x\nmu4 ~ 1\nfamily: categorical", nominal_data)
+    assert "line 2, column 1" in str(err.value) and "\n    ^^^\n" in str(err.value)  # a caret under mu4
     with pytest.raises(hdsl.FormulaError, match="named mu2, mu3"):
         hdsl.Model("y ~ x\nmu1 ~ 1\nfamily: categorical", nominal_data)
 
