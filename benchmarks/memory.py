@@ -66,7 +66,7 @@ class ResidentMonitor:
         self._thread.join()
 
 
-def worker(n_rows: int, chains: int, warmup: int, draws: int, depth: int) -> dict:
+def worker(n_rows: int, chains: int, warmup: int, draws: int, depth: int, log_lik: bool) -> dict:
     mon = ResidentMonitor()
     import numpy as np
     from make_scale_data import make_data
@@ -75,6 +75,8 @@ def worker(n_rows: int, chains: int, warmup: int, draws: int, depth: int) -> dic
     import hdsl
     import hdsl.api
 
+    if not log_lik:
+        hdsl.api.LOG_LIK_LIMIT = 0
     mon.mark("imports")
     df = make_data(n_rows)
     mon.mark("data")
@@ -107,11 +109,14 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--draws", type=int, default=300)
     p.add_argument("--max-tree-depth", type=int, default=3)
+    p.add_argument("--no-log-lik", action="store_true",
+                   help="never keep the pointwise log-likelihood (hdsl keeps it up to 50M values)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--rows", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.worker:
-        print(json.dumps(worker(args.rows, args.chains, args.warmup, args.draws, args.max_tree_depth)))
+        print(json.dumps(worker(args.rows, args.chains, args.warmup, args.draws, args.max_tree_depth,
+                                not args.no_log_lik)))
         return
     from make_scale_data import parse_size
 
@@ -123,7 +128,7 @@ def main() -> None:
     for label in args.sizes.split(","):
         cmd = [sys.executable, __file__, "--worker", "--rows", str(parse_size(label)), "--chains",
                str(args.chains), "--warmup", str(args.warmup), "--draws", str(args.draws),
-               "--max-tree-depth", str(args.max_tree_depth)]
+               "--max-tree-depth", str(args.max_tree_depth)] + (["--no-log-lik"] if args.no_log_lik else [])
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             print(f"{label:>8} failed: {proc.stderr.strip().splitlines()[-1:]}")

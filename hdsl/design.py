@@ -274,17 +274,31 @@ def _level_labels(data: pd.DataFrame, group: tuple[str, ...]) -> pd.Series:
     return out
 
 
+def _distinct_labels(data: pd.DataFrame, group: tuple[str, ...]) -> tuple[np.ndarray, list[str]]:
+    """Each row's index into the distinct level labels, and those labels (as ``_level_labels`` writes
+    them): the labels are made for one row per distinct value, not for every row (a million Python
+    strings cost ~100 MB and fragment the heap)."""
+    combined = np.zeros(len(data), dtype=np.int64)
+    for c in group:
+        codes, uniques = pd.factorize(data[c], use_na_sentinel=False)
+        combined = combined * max(1, len(uniques)) + codes
+    row_codes, distinct = pd.factorize(combined)
+    # factorize numbers values in order of appearance: a value's first row is where the running max grows
+    first = np.flatnonzero(np.r_[True, row_codes[1:] > np.maximum.accumulate(row_codes)[:-1]])
+    return row_codes, list(_level_labels(data.iloc[first], group))
+
+
 def _bind_group(
     term: GroupTerm, data: pd.DataFrame, state: dict[str, Any], allow_new_levels: bool = False
 ) -> GroupDesign:
     """``allow_new_levels``: levels unseen in training are appended after the training ones (codes
     ≥ the training count, in natural order) instead of raising; the training state is not changed."""
-    labels = _level_labels(data, term.group)
+    row_codes, labels = _distinct_labels(data, term.group)
     key = f"levels:{term.group_label}"
     if key in state:
         levels = state[key]
     else:
-        levels = tuple(sorted(labels.unique(), key=_natural_key))
+        levels = tuple(sorted(set(labels), key=_natural_key))
         state[key] = levels
         _warn_if_not_grouping(term, data, len(levels))
         if len(levels) < 2:
@@ -292,14 +306,14 @@ def _bind_group(
                             "a group term needs at least 2 levels to estimate their spread",
                             column=term.group_label, hint=f"drop the group term (1 | {term.group_label})")
     lookup = {lv: i for i, lv in enumerate(levels)}
-    codes = labels.map(lookup)
-    if codes.isna().any() and allow_new_levels:
-        levels = levels + tuple(sorted(labels[codes.isna()].unique(), key=_natural_key))
+    unseen = [lv for lv in labels if lv not in lookup]
+    if unseen and allow_new_levels:
+        levels = levels + tuple(sorted(set(unseen), key=_natural_key))
         lookup = {lv: i for i, lv in enumerate(levels)}
-        codes = labels.map(lookup)
-    if codes.isna().any():
-        unseen = labels[codes.isna()].iloc[0]
-        raise DataError(f"level '{unseen}' of '{term.group_label}' was not in the training data",
+    codes = np.array([lookup.get(lv, -1) for lv in labels], dtype=np.int32)[row_codes]
+    if (codes < 0).any():
+        first = labels[row_codes[int(np.argmax(codes < 0))]]
+        raise DataError(f"level '{first}' of '{term.group_label}' was not in the training data",
                         column=term.group_label,
                         hint="pass allow_new_levels=True to draw its effects from the fitted population "
                              "distribution")
@@ -308,7 +322,7 @@ def _bind_group(
         Z = np.concatenate([np.ones((len(data), 1)), Z], axis=1)
         names = ("Intercept", *names)
     _check_unique(names, f"group term for '{term.group_label}'")
-    return GroupDesign(term, levels, codes.to_numpy(dtype=np.int32), Z, names)
+    return GroupDesign(term, levels, codes, Z, names)
 
 
 def _warn_if_not_grouping(term: GroupTerm, data: pd.DataFrame, n_levels: int) -> None:

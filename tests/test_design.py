@@ -221,3 +221,21 @@ def test_state_is_plain_data(df):
     assert state["C(f, sum)"] == {"levels": ("a", "b", "c"), "contrast": "sum"}
     assert set(state["poly(x, 2)"]) == {"alpha", "norm2"}
     assert state["levels:g"] == ("u", "v")
+
+
+def test_distinct_labels_match_the_row_by_row_labels():
+    """Group levels are labelled once per distinct value (not per row); the labels, and so the codes,
+    are those the row-by-row labelling gives: integers, strings with '_', floats (2.0 -> '2', 2.5 kept),
+    categoricals, and combinations (a:b)."""
+    from hdsl.design import _distinct_labels, _level_labels
+
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"a": rng.integers(0, 5, 500), "b": rng.choice(["x", "y_z", "q"], 500),
+                       "c": rng.integers(0, 3, 500).astype(float),
+                       "d": pd.Categorical(rng.choice(["k", "l"], 500))})
+    df.loc[3, "c"] = 2.5
+    for group in [("a",), ("b",), ("c",), ("d",), ("a", "b"), ("b", "c", "d")]:
+        row_codes, labels = _distinct_labels(df, group)
+        assert len(labels) == len(set(map(tuple, df[list(group)].astype(str).to_numpy())))
+        np.testing.assert_array_equal(np.array(labels, dtype=object)[row_codes],
+                                      _level_labels(df, group).to_numpy())
