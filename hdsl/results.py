@@ -109,7 +109,7 @@ def over_draw_chunks(fn: Callable, positions: np.ndarray, rows: int | None = Non
 
 
 def named_variables(params: dict[str, np.ndarray], design: BoundDesign) -> dict[str, np.ndarray]:
-    """The constrained parameters (leading axes (chain, draw)) as the named posterior variables."""
+    """The constrained parameters (leading axes: draws) as the named posterior variables."""
     out: dict[str, np.ndarray] = {}
     for dpar, pred in design.predictors:
         names = population_names(dpar, pred)
@@ -132,14 +132,6 @@ def named_variables(params: dict[str, np.ndarray], design: BoundDesign) -> dict[
     for v in effects_variables(design):
         out[v.name] = np.concatenate([params[f"r_{b}"][..., start:stop] for b, start, stop in v.parts], axis=-1)
     return out
-
-
-def _fill(out: dict[str, np.ndarray], rows: slice, part: dict[str, np.ndarray], n: int) -> None:
-    """Write one chunk of draws into ``out`` (n draws each), allocating each variable at its first chunk."""
-    for k, v in part.items():
-        if k not in out:
-            out[k] = np.empty((n,) + v.shape[1:], v.dtype)
-        out[k][rows] = v
 
 
 class NamedDraws:
@@ -172,16 +164,16 @@ class NamedDraws:
         for group in ("posterior", "log_likelihood"):
             if self._fns[group] is None:
                 continue
-            block: dict[str, np.ndarray] = {}
+            into = self.groups.setdefault(group, {})
             for rows, out in over_draw_chunks(self._fn(group), positions, self.rows):
                 named = named_variables(out, self.design) if group == "posterior" else {response: out}
-                _fill(block, rows, named, chains * n)
-            into = self.groups.setdefault(group, {})
-            for k, v in block.items():
-                v = v.reshape((chains, n) + v.shape[1:])
-                if k not in into:
-                    into[k] = np.empty(self.shape + v.shape[2:], v.dtype)
-                into[k][:, first:first + n] = v
+                for k, v in named.items():
+                    if k not in into:
+                        into[k] = np.empty(self.shape + v.shape[1:], v.dtype)
+                    # the chunk's rows run chain by chain (row r is chain r // n, draw first + r % n)
+                    for c in range(rows.start // n, (rows.stop - 1) // n + 1):
+                        lo, hi = max(rows.start, c * n), min(rows.stop, (c + 1) * n)
+                        into[k][c, first + lo - c * n:first + hi - c * n] = v[lo - rows.start:hi - rows.start]
         self.kept = max(self.kept, first + n)
 
     def result(self) -> dict[str, dict[str, np.ndarray]]:
