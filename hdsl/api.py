@@ -207,7 +207,9 @@ class Model:
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),
         }
-        idata = build_datatree(self.design, named.result(), result.stats, attrs=attrs)
+        # as many named draws as the sampler's statistics (Ctrl-C may land between the two)
+        n_draws = next(iter(result.stats.values())).shape[1]
+        idata = build_datatree(self.design, named.result(n_draws), result.stats, attrs=attrs)
         fit = Fit(idata, model=self, timings=result.timings, interrupted=result.interrupted)
         fit._warn_if_unhealthy()
         return fit

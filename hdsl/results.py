@@ -176,12 +176,13 @@ class NamedDraws:
                         into[k][c, first + lo - c * n:first + hi - c * n] = v[lo - rows.start:hi - rows.start]
         self.kept = max(self.kept, first + n)
 
-    def result(self) -> dict[str, dict[str, np.ndarray]]:
-        """{'posterior': ..., 'log_likelihood': ...}, (chain, draw, ...): the draws taken (fewer than
-        asked when sampling was interrupted)."""
-        if self.kept == self.shape[1]:
+    def result(self, n_draws: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+        """{'posterior': ..., 'log_likelihood': ...}, (chain, draw, ...): the first ``n_draws`` draws (by
+        default all those taken; fewer than asked when sampling was interrupted)."""
+        n = self.kept if n_draws is None else min(n_draws, self.kept)
+        if n == self.shape[1]:
             return self.groups
-        return {g: {k: v[:, :self.kept].copy() for k, v in d.items()} for g, d in self.groups.items()}
+        return {g: {k: v[:, :n].copy() for k, v in d.items()} for g, d in self.groups.items()}
 
 
 def constrained_draws(

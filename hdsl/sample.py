@@ -409,6 +409,11 @@ def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, 
             if start < stop:
                 take = (slice(None),) * axis + (slice(start, stop),)
                 into = (slice(None),) * axis + (slice(kept, kept + stop - start),)
+                for k, v in stats.items():
+                    v = np.asarray(v)[take]
+                    if k not in stats_np:
+                        stats_np[k] = np.empty(lead + (draws,) + v.shape[axis + 1:], v.dtype)
+                    stats_np[k][into] = v
                 block_pos = np.asarray(pos)[take]
                 if keep is not None:
                     t_keep = time.perf_counter()
@@ -418,12 +423,7 @@ def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, 
                     if positions_np is None:
                         positions_np = np.empty(lead + (draws,) + block_pos.shape[axis + 1:], block_pos.dtype)
                     positions_np[into] = block_pos
-                for k, v in stats.items():
-                    v = np.asarray(v)[take]
-                    if k not in stats_np:
-                        stats_np[k] = np.empty(lead + (draws,) + v.shape[axis + 1:], v.dtype)
-                    stats_np[k][into] = v
-                kept += stop - start
+                kept += stop - start  # only once the block's draws are all written
                 del block_pos, pos, stats
             else:
                 jax.block_until_ready(pos)
