@@ -161,11 +161,12 @@ class NamedDraws:
         """Take draws ``first, first + 1, ...`` of every chain: ``positions`` is (chains, n, dim)."""
         chains, n, _ = positions.shape
         response = self.design.spec.response.label
-        for group in ("posterior", "log_likelihood"):
-            if self._fns[group] is None:
-                continue
-            into = self.groups.setdefault(group, {})
-            for rows, out in over_draw_chunks(self._fn(group), positions, self.rows):
+        groups = [g for g in ("posterior", "log_likelihood") if self._fns[g] is not None]
+        fns = {g: self._fn(g) for g in groups}
+        # one pass over the chunks for both programs: each chunk goes to the device once
+        for rows, outs in over_draw_chunks(lambda x: {g: fn(x) for g, fn in fns.items()}, positions, self.rows):
+            for group, out in outs.items():
+                into = self.groups.setdefault(group, {})
                 named = named_variables(out, self.design) if group == "posterior" else {response: out}
                 for k, v in named.items():
                     if k not in into:
@@ -245,12 +246,13 @@ def worst_diagnostics(posterior, chunk_bytes: int = CHUNK_BYTES) -> dict[str, fl
     worst = {"max_r_hat": -np.inf, "min_ess_bulk": np.inf, "min_ess_tail": np.inf}
     for da in posterior.data_vars.values():
         extra = [d for d in da.dims if d not in ("chain", "draw")]
-        step = da.shape[da.dims.index(extra[0])] if extra else 1
-        if extra:
-            per_index = da.nbytes // max(1, da.sizes[extra[0]])
-            step = max(1, min(step, chunk_bytes // max(1, per_index)))
-        for start in range(0, da.sizes[extra[0]] if extra else 1, step):
-            part = da.isel({extra[0]: slice(start, start + step)}) if extra else da
+        if extra:  # slices along the first non-sample dimension (group levels for r_<g>)
+            dim, size = extra[0], da.sizes[extra[0]]
+            step = max(1, chunk_bytes // max(1, da.nbytes // size))
+            parts = [da.isel({dim: slice(start, start + step)}) for start in range(0, size, step)]
+        else:
+            parts = [da]
+        for part in parts:
             worst["max_r_hat"] = max(worst["max_r_hat"], float(arviz_stats.rhat(part).max()))
             worst["min_ess_bulk"] = min(worst["min_ess_bulk"], float(arviz_stats.ess(part, method="bulk").min()))
             worst["min_ess_tail"] = min(worst["min_ess_tail"], float(arviz_stats.ess(part, method="tail").min()))
