@@ -24,6 +24,7 @@ from .errors import HdslError
 from .expand import expand_spec
 from .ir import ModelSpec
 from .lower import CompiledModel, lower_model
+from .memory import release_free_memory
 from .parse import parse_spec
 from .priors import PriorTable, build_prior_table
 from .results import (
@@ -128,6 +129,7 @@ class Model:
         self.priors: PriorTable = build_prior_table(self.design)
         self.centered = choose_parameterization(self.design, parameterization)
         self.compiled: CompiledModel = lower_model(self.design, self.priors, self.dtype, self.centered)
+        release_free_memory()  # the temporaries of binding and of the sufficient statistics
 
     @property
     def parameter_names(self) -> list[str]:
@@ -210,6 +212,7 @@ class Model:
         # as many named draws as the sampler's statistics (Ctrl-C may land between the two)
         n_draws = next(iter(result.stats.values())).shape[1]
         idata = build_datatree(self.design, named.result(n_draws), result.stats, attrs=attrs)
+        release_free_memory()
         fit = Fit(idata, model=self, timings=result.timings, interrupted=result.interrupted)
         fit._warn_if_unhealthy()
         return fit

@@ -218,15 +218,25 @@ def _gaussian_sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype
     main = design.main
     codes = main.groups[0].codes
     G = main.groups[0].n_levels
-    cols = ([np.ones((design.n_rows, 1))] if main.intercept else []) + [main.X - xbar] + [g.Z for g in main.groups]
-    W = np.concatenate(cols, axis=1)
+    # W's columns one at a time (None: the column of ones), each sum a bincount: one row-length temporary
+    # at a time, where the n × q × q products of a whole-matrix sum were 128 MB at 1M rows
+    cols = ([None] if main.intercept else []) + [main.X[:, j] - xbar[j] for j in range(main.X.shape[1])]
+    cols += [g.Z[:, j] for g in main.groups for j in range(g.Z.shape[1])]
     y = design.y
-    n = np.bincount(codes, minlength=G).astype(float)
-    yy = np.bincount(codes, weights=y * y, minlength=G)
-    wy = np.zeros((G, W.shape[1]))
-    np.add.at(wy, codes, W * y[:, None])
-    ww = np.zeros((G, W.shape[1], W.shape[1]))
-    np.add.at(ww, codes, W[:, :, None] * W[:, None, :])
+    q = len(cols)
+
+    def level_sums(*factors: np.ndarray | None) -> np.ndarray:
+        present = [f for f in factors if f is not None]
+        weights = functools.reduce(np.multiply, present) if present else None
+        return np.bincount(codes, weights=weights, minlength=G).astype(float)
+
+    n = level_sums()
+    yy = level_sums(y, y)
+    wy = np.stack([level_sums(c, y) for c in cols], axis=1)
+    ww = np.empty((G, q, q))
+    for i in range(q):
+        for j in range(i, q):
+            ww[:, i, j] = ww[:, j, i] = level_sums(cols[i], cols[j])
     return {k: _cast(v, dtype) for k, v in {"n": n, "yy": yy, "wy": wy, "ww": ww}.items()}
 
 

@@ -32,6 +32,7 @@ from .adaptation import (
 )
 from .errors import SamplingError
 from .init import INIT_KINDS, PathfinderConfig, choose_starts, pathfinder_one
+from .memory import release_free_memory
 
 __all__ = ["SamplerConfig", "Draws", "sample_nuts", "check_config"]
 
@@ -235,6 +236,7 @@ def sample_nuts(
         init_eval = init_job.result()
         pathfinder = pf_job.result() if pf_job is not None else None
     timings["compile_s"] = time.perf_counter() - t0
+    release_free_memory()  # what XLA's compilers freed (hundreds of MiB), before the draws take room
     cand = np.asarray(candidates)
     lp0 = np.asarray(init_eval(candidates, data))
     pick = _choose_initial(cand.reshape(-1, INIT_TRIES, dim), lp0.reshape(-1, INIT_TRIES), explain)
@@ -248,6 +250,8 @@ def sample_nuts(
         timings["pathfinder_s"] = time.perf_counter() - t1
         timings["pathfinder_failed"] = float(np.size(found.ok) - np.asarray(found.ok).sum())
     carry = jax.jit(init_all, out_shardings=carry_spread)(chosen, imm, data)
+    del candidates, cand, lp0
+    release_free_memory()
 
     if keep is not None and batch is not None:
         raise ValueError("keep= takes one data set's draws, not a batch")
@@ -425,6 +429,7 @@ def _run_blocks(block, carry, schedule, data, lead, k_run, block_len, n_blocks, 
                     positions_np[into] = block_pos
                 kept += stop - start  # only once the block's draws are all written
                 del block_pos, pos, stats
+                release_free_memory()  # the block's outputs and the naming's temporaries
             else:
                 jax.block_until_ready(pos)
             done = min(total, done + block_len)
