@@ -17,9 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
-from numpyro.distributions import constraints
 from numpyro.distributions.distribution import validation_enabled
-from numpyro.distributions.transforms import biject_to
+from numpyro.distributions.transforms import CorrCholeskyTransform
 
 from .design import BoundDesign, GroupBlock, PredictorDesign, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
@@ -253,6 +252,27 @@ def _mvn_rows_log_prob(r: Array, scale_tril: Array) -> Array:
             - 0.5 * J * k * jnp.log(2.0 * jnp.pi))
 
 
+class _CorrCholesky(CorrCholeskyTransform):
+    """NumPyro's map from d(d-1)/2 reals to a correlation Cholesky factor (signed stick-breaking), in the
+    dtype of its input. NumPyro places the reals into the matrix with a scatter onto ``jnp.zeros`` of the
+    default dtype, which fails for a float32 model once a float64 one has turned on ``jax_enable_x64``
+    in the same process; here the matrix is a gather from the padded vector, the same numbers in the same
+    places."""
+
+    def __call__(self, x: Array) -> Array:
+        t = jnp.tanh(x)
+        eps = jnp.finfo(t.dtype).eps
+        t = jnp.clip(t, -1 + eps, 1 - eps)
+        k = round((1 + (1 + 8 * t.shape[-1]) ** 0.5) / 2)
+        index = np.zeros((k, k), dtype=np.int32)  # 0 picks the padding zero; row-major below the diagonal
+        index[np.tril_indices(k, -1)] = np.arange(1, t.shape[-1] + 1)
+        padded = jnp.concatenate([jnp.zeros(t.shape[:-1] + (1,), t.dtype), t], axis=-1)
+        r = padded[..., index]
+        z1m_cumprod_sqrt = jnp.cumprod(jnp.sqrt(1 - r**2), axis=-1)
+        shifted = jnp.concatenate([jnp.ones(r.shape[:-1] + (1,), t.dtype), z1m_cumprod_sqrt[..., :-1]], axis=-1)
+        return (r + jnp.eye(k, dtype=t.dtype)) * shifted
+
+
 def _without_validation(fn: Callable) -> Callable:
     """NumPyro validates distribution arguments and values by default; that adds comparisons on
     every row to the hot path. Validation is finished before lowering, so trace without it."""
@@ -367,7 +387,7 @@ def lower_model(
     train = arrays_for(dict(predictors), design.y, dict(design.additions))
     if _sufficient_statistics_apply(design, family.name, link, groups):
         train["suff"] = _gaussian_sufficient_statistics(design, preds[0].xbar, jdtype)
-    corr_bijector = biject_to(constraints.corr_cholesky)
+    corr_bijector = _CorrCholesky()
 
     @_without_validation
     def params_and_prior_terms(flat: Array) -> tuple[dict[str, Array], dict[str, Array]]:

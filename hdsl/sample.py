@@ -11,6 +11,7 @@ another's longer tree, which is what makes thousands of chains cheap on an accel
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -136,6 +137,16 @@ def _block_length(warmup: int, draws: int, blocks: int) -> int:
     return best if best * 4 >= target else target  # else pad the last block
 
 
+def _traced_at(dtype):
+    """Trace a float32 sampler with ``jax_enable_x64`` off. Once a float64 model has turned x64 on in the
+    process, BlackJAX's NUTS builds its trajectory's first proposal weight from a Python float, which x64
+    makes float64, and its ``lax.cond`` then refuses the float32 weight of the other branch. The setting is
+    per thread: every thread that traces enters this."""
+    if jnp.dtype(dtype) == jnp.float32 and jax.config.jax_enable_x64:
+        return jax.enable_x64(False)
+    return contextlib.nullcontext()
+
+
 def sample_nuts(
     log_density: Callable[[jax.Array, object], jax.Array],
     dim: int,
@@ -158,6 +169,12 @@ def sample_nuts(
     leading axis of B data sets (cross-validation folds: same shapes, other row weights) and B × chains
     chains run in the same program; the outputs then have a leading batch axis.
     """
+    with _traced_at(dtype):
+        return _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, explain, keep)
+
+
+def _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, explain, keep) -> Draws:
+    """:func:`sample_nuts`, inside the precision its programs are traced at (``_traced_at``)."""
     check_config(config)
     timings: dict[str, float] = {}
     # several processes (jax.distributed, one per host): each runs its share of the chains on its own
@@ -226,10 +243,13 @@ def sample_nuts(
     use_pathfinder = config.init_kind == "pathfinder"
     # XLA compiles off the GIL: the small programs compile while the big one does
     with ThreadPoolExecutor(2) as pool:
-        init_job = pool.submit(lambda: jax.jit(eval_all).lower(candidates, data).compile())
+        def compile_at(fn, *args):
+            with _traced_at(dtype):  # this thread's own setting
+                return jax.jit(fn).lower(*args).compile()
+
+        init_job = pool.submit(compile_at, eval_all, candidates, data)
         pf_key = jax.ShapeDtypeStruct(lead[:-1], jax.random.key(0).dtype)
-        pf_job = pool.submit(lambda: jax.jit(pf_all).lower(pf_key, start_shape, data).compile()
-                             ) if use_pathfinder else None
+        pf_job = pool.submit(compile_at, pf_all, pf_key, start_shape, data) if use_pathfinder else None
         block = (jax.jit(block_all, in_shardings=(spread, carry_spread, None, None),
                          out_shardings=(carry_spread, spread))
                  .lower(keys_shape, carry_shape, sched_shape, data).compile())
