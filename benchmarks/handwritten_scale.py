@@ -10,6 +10,8 @@ non-centered as in brms and the Stan user's guide,
 on one flat unconstrained float64 vector ``[b0, b1, log sd (2), L (1, via NumPyro's
 biject_to(corr_cholesky)), log sigma, z (J x 2)]`` with the Jacobians added by hand. All chains are
 one ``jax.jit(jax.vmap(one_chain))`` program: BlackJAX window adaptation, then a ``lax.scan`` of NUTS.
+``dtype="float32"`` (for a GPU, like hdsl's default there) keeps data, starting points and so the whole
+program in float32; the caller turns ``jax_enable_x64`` off first (``scale.py --dtype float32`` does).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro.distributions as nd  # noqa: E402
 import pandas as pd  # noqa: E402
-from handwritten import run_chains  # noqa: E402  (benchmarks/ is on sys.path when run)
+from handwritten import make_one_chain  # noqa: E402  (benchmarks/ is on sys.path when run)
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.distributions.transforms import biject_to  # noqa: E402
 
@@ -86,25 +88,44 @@ def _constrain(theta: jax.Array) -> dict[str, jax.Array]:
     }
 
 
-def prepare(df: pd.DataFrame) -> tuple[Callable[[jax.Array], jax.Array], int]:
+def prepare(df: pd.DataFrame, dtype: str = "float64") -> tuple[Callable[[jax.Array], jax.Array], int]:
     """The log-density over ``df`` (columns y, x, g) and the length of its parameter vector."""
     codes, levels = pd.factorize(df["g"], sort=True)
-    y = jnp.asarray(df["y"].to_numpy(), dtype=jnp.float64)
-    x = jnp.asarray(df["x"].to_numpy(), dtype=jnp.float64)
+    y = jnp.asarray(df["y"].to_numpy(), dtype=dtype)
+    x = jnp.asarray(df["x"].to_numpy(), dtype=dtype)
     group = jnp.asarray(codes, dtype=jnp.int32)
     return make_logdensity(y, x, group, len(levels)), 6 + 2 * len(levels)
 
 
+def run_chains(
+    logdensity: Callable[[jax.Array], jax.Array], dim: int, chains: int, warmup: int, draws: int, seed: int,
+    dtype: str = "float64",
+) -> tuple[float, float, tuple[jax.Array, ...]]:
+    """``handwritten.run_chains`` with the starting points in ``dtype``: all chains in one
+    ``jit(vmap(one_chain))`` program from uniform(-2, 2) inits; compile s, run s and the outputs."""
+    one_chain = make_one_chain(logdensity, warmup, draws)
+    init_key, chain_key = jax.random.split(jax.random.key(seed))
+    inits = jax.random.uniform(init_key, (chains, dim), minval=-2.0, maxval=2.0, dtype=dtype)
+    keys = jax.random.split(chain_key, chains)
+    t0 = time.perf_counter()
+    compiled = jax.jit(jax.vmap(one_chain)).lower(keys, inits).compile()
+    compile_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outputs = jax.block_until_ready(compiled(keys, inits))
+    return compile_s, time.perf_counter() - t0, outputs
+
+
 def run_handwritten(
-    df: pd.DataFrame, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 1
+    df: pd.DataFrame, chains: int = 4, warmup: int = 1000, draws: int = 1000, seed: int = 1,
+    dtype: str = "float64",
 ) -> dict[str, Any]:
     """Fit the model; return ``compile_s``, ``sample_s`` (warmup + sampling), ``total_s``, ``draws``
     (``{name: ndarray (chains, draws)}`` for ``PARAMS``), ``divergences`` and ``mean_steps``."""
     t_start = time.perf_counter()
-    logdensity, dim = prepare(df)
+    logdensity, dim = prepare(df, dtype)
 
     compile_s, sample_s, (positions, divergent, n_steps, _) = run_chains(
-        logdensity, dim, chains, warmup, draws, seed)
+        logdensity, dim, chains, warmup, draws, seed, dtype)
 
     out_draws = {name: np.asarray(v) for name, v in _constrain(positions).items()}
     return {

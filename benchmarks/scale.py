@@ -9,9 +9,16 @@ peak memory, then hdsl/handwritten ratios. ``--grad`` instead times one gradient
 per-group sufficient statistics, all in one process, alternating. ``--cache-startup`` times fresh
 processes fitting the seed model with and without ``hdsl.enable_compilation_cache`` (HDSL_CACHE_DIR).
 
+``--dtype`` (default ``auto``: hdsl's default for the backend, float64 on CPU and float32 on a GPU) is the
+precision of both tools; ``--json PATH`` writes every result (rewritten after each fit).
+On a GPU the fits' subprocesses share the device: JAX's preallocation is turned off
+(``XLA_PYTHON_CLIENT_PREALLOCATE=false`` unless set) and each fit also reports the device's peak memory.
+
     cd /work/main && /work/venv/bin/python benchmarks/scale.py --sizes 10k,100k --warmup 1000,300 \
         --draws 1000,300 [--parameterization auto,noncentered] [--adaptation window,stan] [--grad]
     cd /work/main && /work/venv/bin/python benchmarks/scale.py --cache-startup --warmup 200 --draws 200
+    python3 benchmarks/scale.py --sizes 10k,100k,1M --tools hdsl --dtype float32 --warmup 500,500,300 \
+        --draws 500,500,300 --json scale.json          # on a GPU (gpu_check.sh)
 """
 
 from __future__ import annotations
@@ -67,13 +74,27 @@ def _stats(draws: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
-def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: int) -> dict[str, Any]:
+def _device_peak_mib() -> float | None:
+    """Peak memory in use on the default device (GPU), when the backend reports it (not on CPU)."""
+    import jax
+
+    try:
+        stats = jax.local_devices()[0].memory_stats()
+    except Exception:  # a backend without memory statistics
+        return None
+    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
+
+
+def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: int,
+           dtype: str = "float64") -> dict[str, Any]:
     """One fit in this process; returns the measurements as a JSON-able dict."""
     df = make_data(n_rows)
     if tool == "handwritten":
+        import jax
         from handwritten_scale import run_handwritten
 
-        res = run_handwritten(df, chains=chains, warmup=warmup, draws=draws, seed=seed)
+        jax.config.update("jax_enable_x64", dtype == "float64")  # handwritten.py turns it on at import
+        res = run_handwritten(df, chains=chains, warmup=warmup, draws=draws, seed=seed, dtype=dtype)
         out = {"compile_s": res["compile_s"], "sample_s": res["sample_s"], "total_s": res["total_s"],
                "divergences": res["divergences"], "steps": res["mean_steps"]}
         out.update(_stats(res["draws"]))
@@ -88,7 +109,7 @@ def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: i
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             fit = hdsl.fit(SPEC, df, chains=chains, warmup=warmup, draws=draws, seed=seed, progress=False,
-                           parameterization=param, adaptation=adaptation)
+                           parameterization=param, adaptation=adaptation, dtype=dtype)
         total_s = time.perf_counter() - t0
         t = fit.timings
         post = fit.idata["posterior"]
@@ -99,12 +120,14 @@ def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: i
                "centered": list(fit.model.centered), "warnings": [str(w.message) for w in caught]}
         out.update(_stats(d))
     out["peak_mib"] = _peak_mib()
+    out["device_peak_mib"] = _device_peak_mib()
+    out["dtype"] = dtype
     return out
 
 
 def run_in_subprocess(tool: str, n_rows: int, args: argparse.Namespace, warmup: int, draws: int) -> dict:
     cmd = [sys.executable, __file__, "--worker", tool, "--rows", str(n_rows), "--chains", str(args.chains),
-           "--warmup", str(warmup), "--draws", str(draws), "--seed", str(args.seed)]
+           "--warmup", str(warmup), "--draws", str(draws), "--seed", str(args.seed), "--dtype", args.dtype]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
@@ -122,7 +145,7 @@ def _per_size(value: str, n: int) -> list[int]:
     return vals + [vals[-1]] * (n - len(vals))
 
 
-def grad_timings(labels: list[str], repeats: int) -> None:
+def grad_timings(labels: list[str], repeats: int, dtype: str = "float64") -> list[dict[str, Any]]:
     """One gradient evaluation: hdsl (auto and non-centered), hand-written, hand-written on per-group
     sufficient statistics; median of ``repeats`` calls after a warm-up call, alternating order."""
     import jax
@@ -131,20 +154,24 @@ def grad_timings(labels: list[str], repeats: int) -> None:
 
     import hdsl
 
+    # handwritten.py turns x64 on at import; the hand-written float32 program needs it off (NumPyro's
+    # corr_cholesky transform scatters onto default-dtype zeros: "lax.scatter requires ... the same dtypes")
+    jax.config.update("jax_enable_x64", dtype == "float64")
     print(f"{'size':>5} {'rows':>8} {'groups':>6} {'hdsl-auto ms':>12} {'hdsl-nc ms':>10} {'hand ms':>8} "
-          f"{'suffstat ms':>11}  ratios auto/hand nc/hand hand/suffstat")
+          f"{'suffstat ms':>11}  ratios auto/hand nc/hand hand/suffstat", flush=True)
+    rows: list[dict[str, Any]] = []
     for label in labels:
         n = parse_size(label)
         df = make_data(n)
         fns: dict[str, tuple[Any, jax.Array]] = {}
         for param in ("auto", "noncentered"):
-            m = hdsl.Model(SPEC, df, parameterization=param)
-            x0 = jax.random.uniform(jax.random.key(0), (m.dim,), jnp.float64, -0.5, 0.5)
+            m = hdsl.Model(SPEC, df, parameterization=param, dtype=dtype)
+            x0 = jax.random.uniform(jax.random.key(0), (m.dim,), jnp.dtype(dtype), -0.5, 0.5)
             fns[param] = (jax.jit(jax.grad(m.compiled.log_density)), x0)
-        ld, dim = prepare(df)
-        x0 = jax.random.uniform(jax.random.key(0), (dim,), jnp.float64, -0.5, 0.5)
+        ld, dim = prepare(df, dtype)
+        x0 = jax.random.uniform(jax.random.key(0), (dim,), jnp.dtype(dtype), -0.5, 0.5)
         fns["hand"] = (jax.jit(jax.grad(ld)), x0)
-        fns["suffstat"] = (jax.jit(jax.grad(_suffstat_logdensity(df))), x0)
+        fns["suffstat"] = (jax.jit(jax.grad(_suffstat_logdensity(df, dtype))), x0)
         for f, x in fns.values():
             jax.block_until_ready(f(x))
         times: dict[str, list[float]] = {k: [] for k in fns}
@@ -155,12 +182,14 @@ def grad_timings(labels: list[str], repeats: int) -> None:
                 jax.block_until_ready(f(x))
                 times[k].append(time.perf_counter() - t0)
         ms = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+        rows.append({"size": label, "rows": n, "dtype": dtype, **{f"{k}_ms": v for k, v in ms.items()}})
         print(f"{label:>5} {n:>8} {n // 100:>6} {ms['auto']:>12.3f} {ms['noncentered']:>10.3f} {ms['hand']:>8.3f} "
               f"{ms['suffstat']:>11.3f}  {ms['auto'] / ms['hand']:>16.2f} {ms['noncentered'] / ms['hand']:>7.2f} "
-              f"{ms['hand'] / ms['suffstat']:>13.1f}")
+              f"{ms['hand'] / ms['suffstat']:>13.1f}", flush=True)
+    return rows
 
 
-def _suffstat_logdensity(df):
+def _suffstat_logdensity(df, dtype: str = "float64"):
     """The hand-written model's log-density with the Gaussian likelihood summed per group from sufficient
     statistics (n_g, Σ z zᵀ, Σ z y, Σ y² with z = (1, x)): O(groups) per evaluation instead of O(rows)."""
     import jax.numpy as jnp
@@ -175,7 +204,7 @@ def _suffstat_logdensity(df):
     np.add.at(W, codes, Z[:, :, None] * Z[:, None, :])
     v = np.zeros((J, 2))
     np.add.at(v, codes, Z * y[:, None])
-    W, v, syy, n = jnp.asarray(W), jnp.asarray(v), float(np.sum(y * y)), len(y)
+    W, v, syy, n = jnp.asarray(W, dtype=dtype), jnp.asarray(v, dtype=dtype), float(np.sum(y * y)), len(y)
 
     def logdensity(theta):
         b, log_sd, u_l, log_sigma = theta[0:2], theta[2:4], theta[4:5], theta[5]
@@ -255,6 +284,9 @@ def main() -> None:
                              "hdsl-<parameterization>[-stan]")
     parser.add_argument("--timeout", type=float, default=480.0, help="seconds per fit")
     parser.add_argument("--tools", default="handwritten,hdsl", help="which programs to run")
+    parser.add_argument("--dtype", default="auto", choices=("auto", "float32", "float64"),
+                        help="precision of both tools; auto: hdsl's default (float64 on CPU, float32 on GPU)")
+    parser.add_argument("--json", default=None, help="also write the results to this JSON file")
     parser.add_argument("--grad", action="store_true", help="time one gradient evaluation instead")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--cache-startup", action="store_true",
@@ -263,20 +295,32 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
+    # fits run in subprocesses that share one GPU with this process: no process takes 75% of it up front
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if args.worker:
-        res = worker(args.worker, args.rows, args.chains, int(args.warmup), int(args.draws), args.seed)
+        if args.dtype == "auto":
+            import hdsl
+
+            args.dtype = hdsl.default_dtype()
+        res = worker(args.worker, args.rows, args.chains, int(args.warmup), int(args.draws), args.seed,
+                     args.dtype)
         print(json.dumps(res))
         return
 
     import jax
 
-    jax.config.update("jax_enable_x64", True)
+    if args.dtype == "auto":
+        args.dtype = "float64" if jax.default_backend() == "cpu" else "float32"  # hdsl.default_dtype()
+    jax.config.update("jax_enable_x64", args.dtype == "float64")
     labels = args.sizes.split(",")
     print(f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")
     print(f"machine   {platform.platform()}, {os.cpu_count()} CPUs; jax {jax.__version__} "
-          f"backend={jax.default_backend()}")
+          f"backend={jax.default_backend()} devices={[d.device_kind for d in jax.devices()]} dtype={args.dtype}",
+          flush=True)
     if args.grad:
-        grad_timings(labels, args.repeats)
+        rows = grad_timings(labels, args.repeats, args.dtype)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"grad": rows}, indent=1))
         return
     if args.cache_startup:
         cache_startup(int(args.warmup), int(args.draws))
@@ -297,10 +341,15 @@ def main() -> None:
             r = run_in_subprocess(tool, n, args, warmups[i], drawss[i])
             results[(label, tool)] = r
             wd = f"{warmups[i]}/{drawss[i]}"
+            if "error" not in r:
+                r["ess_s"] = r["min_ess"] / r["sample_s"]
+            if args.json:
+                Path(args.json).write_text(json.dumps(
+                    [{"size": k[0], "tool": k[1], "warmup": warmups[labels.index(k[0])],
+                      "draws": drawss[labels.index(k[0])], **v} for k, v in results.items()], indent=1))
             if "error" in r:
                 print(f"{label:>5} {wd:>9} {tool:<16} {r['error']}", flush=True)
                 continue
-            r["ess_s"] = r["min_ess"] / r["sample_s"]
             print(f"{label:>5} {wd:>9} {tool:<16} {r['compile_s']:>9.2f} {r['sample_s']:>9.1f} {r['total_s']:>8.1f} "
                   f"{r['min_ess']:>8.0f} {r['ess_s']:>7.2f} {r['max_rhat']:>7.3f} {r['divergences']:>4d} "
                   f"{r['peak_mib']:>8.0f} {r.get('steps', float('nan')):>8.1f}", flush=True)
@@ -333,6 +382,12 @@ def main() -> None:
     for (label, tool), r in results.items():
         if "means" in r:
             print(f"{label:>5} {tool:<16} " + " ".join(f"{k}={v:.3f}" for k, v in r["means"].items()))
+    if any(r.get("device_peak_mib") for r in results.values()):
+        print()
+        print("device peak memory (MiB, peak_bytes_in_use of the fit's process)")
+        for (label, tool), r in results.items():
+            if r.get("device_peak_mib"):
+                print(f"{label:>5} {tool:<16} {r['device_peak_mib']:.0f}")
     for (label, tool), r in results.items():
         for w in r.get("warnings", []):
             print(f"warning {label} {tool}: {w}")
