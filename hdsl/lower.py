@@ -213,7 +213,8 @@ def _sufficient_statistics_apply(design: BoundDesign, family: str, link: Link, g
 
 
 def _gaussian_sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype) -> dict:
-    """Per-level n, yᵀy, Wᵀy, WᵀW with W = [1, X − x̄, Z of each group term] (float64 on the host)."""
+    """Per-level n, yᵀy, Wᵀy (q, G), WᵀW (q, q, G) with W = [1, X − x̄, Z of each group term], summed in
+    float64 on the host."""
     main = design.main
     codes = main.groups[0].codes
     G = main.groups[0].n_levels
@@ -229,13 +230,16 @@ def _gaussian_sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype
         weights = functools.reduce(np.multiply, present) if present else None
         return np.bincount(codes, weights=weights, minlength=G).astype(float)
 
+    # levels last ((q, G) and (q, q, G)): the log-density reads one contiguous row of levels per column or
+    # pair of columns, elementwise; a per-level (G, q, q) einsum became a batched matrix product under the
+    # vmap over chains, 12x slower at 4 chains than at 1 on CPU
     n = level_sums()
     yy = level_sums(y, y)
-    wy = np.stack([level_sums(c, y) for c in cols], axis=1)
-    ww = np.empty((G, q, q))
+    wy = np.stack([level_sums(c, y) for c in cols])
+    ww = np.empty((q, q, G))
     for i in range(q):
         for j in range(i, q):
-            ww[:, i, j] = ww[:, j, i] = level_sums(cols[i], cols[j])
+            ww[i, j] = ww[j, i] = level_sums(cols[i], cols[j])
     return {k: _cast(v, dtype) for k, v in {"n": n, "yy": yy, "wy": wy, "ww": ww}.items()}
 
 
@@ -246,10 +250,18 @@ def _mvn_rows_log_prob(r: Array, scale_tril: Array) -> Array:
     J right-hand sides (what MultivariateNormal.log_prob does) was ~100× slower on CPU at J = 1000."""
     k = scale_tril.shape[0]
     s_inv = jax.scipy.linalg.solve_triangular(scale_tril, jnp.eye(k, dtype=r.dtype), lower=True)
-    w = r @ s_inv.T
+    # w = r S⁻ᵀ column by column (S⁻¹ is lower-triangular), elementwise over the J levels: vmapped over
+    # chains, a (J × k)(k × k) product becomes a batched matrix product that XLA's CPU backend runs slowly
+    cols = [r[:, j] for j in range(k)]
+    quad = sum(_dot_columns([s_inv[i, j] for j in range(i + 1)], cols) ** 2 for i in range(k))
     J = r.shape[0]
-    return (-0.5 * jnp.sum(w * w) - J * jnp.sum(jnp.log(jnp.diagonal(scale_tril)))
+    return (-0.5 * jnp.sum(quad) - J * jnp.sum(jnp.log(jnp.diagonal(scale_tril)))
             - 0.5 * J * k * jnp.log(2.0 * jnp.pi))
+
+
+def _dot_columns(weights: list, cols: list) -> Array:
+    """Σ_j weights[j] · cols[j] (weights scalars or vectors, cols vectors of one length), elementwise."""
+    return functools.reduce(jnp.add, (w * c for w, c in zip(weights, cols, strict=False)))
 
 
 class _CorrCholesky(CorrCholeskyTransform):
@@ -443,7 +455,12 @@ def lower_model(
                 z = u[f"z_{g.index}"]
                 add(f"group effects of {g.name}",
                     jnp.sum(nd.Normal(jnp.zeros((), z.dtype), jnp.ones((), z.dtype)).log_prob(z)))
-                r = (z @ L.T) * sd if L is not None else z * sd
+                if L is None:
+                    r = z * sd
+                else:  # r = (z Lᵀ) sd column by column, elementwise over levels (see _mvn_rows_log_prob)
+                    zc = [z[:, j] for j in range(g.k)]
+                    r = jnp.stack([sd[i] * _dot_columns([L[i, j] for j in range(i + 1)], zc) for i in range(g.k)],
+                                  axis=1)
                 out[f"z_{g.index}"] = z
             out[f"sd_{g.index}"] = sd
             out[f"r_{g.index}"] = r
@@ -496,17 +513,16 @@ def lower_model(
 
     def sufficient_log_lik(params: dict[str, Array], suff: dict) -> Array:
         """Σ_g Σ_i log N(y_i | w_iᵀθ_g, σ) from per-group sums, θ_g = [Intercept, b, r_g]."""
-        parts = []
-        G = suff["n"].shape[0]
         pl = preds[0]
-        if pl.intercept:
-            parts.append(jnp.broadcast_to(params["Intercept_centered"], (G, 1)))
-        if pl.p:
-            parts.append(jnp.broadcast_to(params["b"], (G, pl.p)))
-        parts.extend(params[f"r_{b}"][:, start:stop] for b, start, stop, _ in pl.terms)
-        theta = jnp.concatenate(parts, axis=1)  # (G, q)
-        quad = jnp.einsum("gi,gij,gj->g", theta, suff["ww"], theta)
-        ss = suff["yy"] - 2.0 * jnp.sum(theta * suff["wy"], axis=1) + quad
+        # θ's columns: scalars (Intercept, b) or one value per level (group effects)
+        theta = [params["Intercept_centered"]] if pl.intercept else []
+        theta += [params["b"][j] for j in range(pl.p)]
+        theta += [params[f"r_{b}"][:, j] for b, start, stop, _ in pl.terms for j in range(start, stop)]
+        ww, wy = suff["ww"], suff["wy"]
+        # Σ_ij θ_i θ_j WᵀW_ij per level, the upper triangle twice
+        quad = sum(theta[i] * _dot_columns([(1.0 if i == j else 2.0) * ww[i, j] for j in range(i, len(theta))],
+                                           theta[i:]) for i in range(len(theta)))
+        ss = suff["yy"] - 2.0 * _dot_columns(list(wy), theta) + quad
         sigma = params["sigma"]
         n_total = jnp.sum(suff["n"])
         return -0.5 * n_total * jnp.log(2.0 * jnp.pi * sigma**2) - 0.5 * jnp.sum(ss) / sigma**2
