@@ -110,13 +110,14 @@ def make_one_chain(logdensity: Callable[[jax.Array], jax.Array], warmup: int, dr
 
 
 def run_chains(
-    logdensity: Callable[[jax.Array], jax.Array], dim: int, chains: int, warmup: int, draws: int, seed: int
+    logdensity: Callable[[jax.Array], jax.Array], dim: int, chains: int, warmup: int, draws: int, seed: int,
+    dtype: str = "float64",
 ) -> tuple[float, float, tuple[jax.Array, ...]]:
     """All chains in one ``jit(vmap(one_chain))`` program from Stan-style inits (uniform(-2, 2) on the
-    unconstrained scale): compile seconds, run seconds, and the program's outputs."""
+    unconstrained scale, in ``dtype``): compile seconds, run seconds, and the program's outputs."""
     one_chain = make_one_chain(logdensity, warmup, draws)
     init_key, chain_key = jax.random.split(jax.random.key(seed))
-    inits = jax.random.uniform(init_key, (chains, dim), minval=-2.0, maxval=2.0, dtype=jnp.float64)
+    inits = jax.random.uniform(init_key, (chains, dim), minval=-2.0, maxval=2.0, dtype=dtype)
     keys = jax.random.split(chain_key, chains)
     t0 = time.perf_counter()
     compiled = jax.jit(jax.vmap(one_chain)).lower(keys, inits).compile()

@@ -28,7 +28,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import numpyro.distributions as nd  # noqa: E402
 import pandas as pd  # noqa: E402
-from handwritten import make_one_chain  # noqa: E402  (benchmarks/ is on sys.path when run)
+from handwritten import run_chains  # noqa: E402  (benchmarks/ is on sys.path when run)
 from numpyro.distributions import constraints  # noqa: E402
 from numpyro.distributions.transforms import biject_to  # noqa: E402
 
@@ -95,24 +95,6 @@ def prepare(df: pd.DataFrame, dtype: str = "float64") -> tuple[Callable[[jax.Arr
     x = jnp.asarray(df["x"].to_numpy(), dtype=dtype)
     group = jnp.asarray(codes, dtype=jnp.int32)
     return make_logdensity(y, x, group, len(levels)), 6 + 2 * len(levels)
-
-
-def run_chains(
-    logdensity: Callable[[jax.Array], jax.Array], dim: int, chains: int, warmup: int, draws: int, seed: int,
-    dtype: str = "float64",
-) -> tuple[float, float, tuple[jax.Array, ...]]:
-    """``handwritten.run_chains`` with the starting points in ``dtype``: all chains in one
-    ``jit(vmap(one_chain))`` program from uniform(-2, 2) inits; compile s, run s and the outputs."""
-    one_chain = make_one_chain(logdensity, warmup, draws)
-    init_key, chain_key = jax.random.split(jax.random.key(seed))
-    inits = jax.random.uniform(init_key, (chains, dim), minval=-2.0, maxval=2.0, dtype=dtype)
-    keys = jax.random.split(chain_key, chains)
-    t0 = time.perf_counter()
-    compiled = jax.jit(jax.vmap(one_chain)).lower(keys, inits).compile()
-    compile_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    outputs = jax.block_until_ready(compiled(keys, inits))
-    return compile_s, time.perf_counter() - t0, outputs
 
 
 def run_handwritten(

@@ -103,10 +103,21 @@ def regularized_variance(n: jax.Array, m2: jax.Array, current: jax.Array) -> jax
     return (n / (n + 5)) * var + 1e-3 * (5 / (n + 5)) * current
 
 
-def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: float = 1.0, stan: bool = False):
+def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: float = 1.0, stan: bool = False,
+                   pool_axis: str | None = None):
     """(init, update) for the windowed adaptation of step size and diagonal mass matrix; ``stan``:
-    exactly Stan's (each slow window's variance shrunk toward the absolute 10⁻³)."""
+    exactly Stan's (each slow window's variance shrunk toward the absolute 10⁻³).
+
+    ``pool_axis``: the name of the vmapped chain axis; each window's metric is then estimated from the
+    within-chain sums of squares of all chains together (their mean), not from each chain's alone, so every
+    chain ends warmup with the same metric, estimated from chains × window draws (cross-chain warmup, as
+    in Stan's "campfire" proposal). Vectorized chains run in lockstep, every NUTS step as long as the longest
+    tree among them: one chain whose own noisy estimate gave it 4× longer trees slowed all of them 4×.
+    Step sizes stay per chain."""
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
+
+    def pooled(m2: jax.Array) -> jax.Array:
+        return jax.lax.pmean(m2, pool_axis) if pool_axis is not None else m2
     da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
     wc_init, wc_update, _ = welford_algorithm(is_diagonal_matrix=True)
 
@@ -149,13 +160,14 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
 
     def window_end(a: AdaptationState) -> AdaptationState:
         wc = a.mm_state.wc_state
-        imm = regularized_variance(wc.sample_size, wc.m2, jnp.ones_like(wc.m2) if stan else a.inverse_mass_matrix)
+        imm = regularized_variance(wc.sample_size, pooled(wc.m2),
+                                   jnp.ones_like(wc.m2) if stan else a.inverse_mass_matrix)
         mm = mm_final(a.mm_state)  # resets the window's Welford statistics
         return restart_step_size(a._replace(mm_state=mm, inverse_mass_matrix=imm.astype(dtype)))
 
     def early_end(a: AdaptationState) -> AdaptationState:
         wx, wg = a.early
-        imm = fisher_metric(wx.m2, wg.m2, a.inverse_mass_matrix)
+        imm = fisher_metric(pooled(wx.m2), pooled(wg.m2), pooled(a.inverse_mass_matrix))
         return restart_step_size(a._replace(inverse_mass_matrix=imm, early=early_init()))
 
     def finish(a: AdaptationState) -> AdaptationState:

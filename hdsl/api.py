@@ -173,13 +173,16 @@ class Model:
         max_tree_depth: int = 10,
         init: str | None = None,
         adaptation: str = "window",
+        pool_adaptation: bool = True,
     ) -> Fit:
         """``init``: 'random' or 'pathfinder' starting points (default: pathfinder for ChEES, else random);
         ``adaptation``: 'window' (Stan's windows after early scale-finding ones, then NUTS), 'stan' (exactly
-        Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC)."""
+        Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC); ``pool_adaptation`` ('window'
+        only): each warmup window's mass matrix is estimated from all chains' draws together, so the chains
+        share one metric (fewer long trees; vectorized chains wait for the longest)."""
         config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
                                target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                               adaptation=adaptation)
+                               adaptation=adaptation, pool_metric=pool_adaptation)
         reporter = _ProgressBar() if progress else None
         size = chains * draws * self.design.n_rows
         # the post-processing programs compile on a second thread while the sampler runs; they take a
@@ -418,6 +421,7 @@ def fit(
     max_tree_depth: int = 10,
     init: str | None = None,
     adaptation: str = "window",
+    pool_adaptation: bool = True,
 ) -> Fit:
     """Compile ``spec`` against ``data`` and sample its posterior (see :meth:`Model.sample` for the options)."""
     t0 = time.perf_counter()
@@ -428,7 +432,7 @@ def fit(
     t_build = time.perf_counter() - t0
     result = model.sample(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,
                           target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                          adaptation=adaptation)
+                          adaptation=adaptation, pool_adaptation=pool_adaptation)
     result.timings["build_s"] = t_build
     result.timings["total_s"] = time.perf_counter() - t0
     return result

@@ -48,7 +48,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     data = _read_data(args.data)
     result = fit(_read_spec(args.spec), data, chains=args.chains, warmup=args.warmup, draws=args.draws,
                  seed=args.seed, progress=not args.quiet, dtype=args.dtype, init=args.init,
-                 adaptation=args.adaptation)
+                 adaptation=args.adaptation, pool_adaptation=not args.per_chain_adaptation)
     if args.out:
         result.save(args.out)
         if not args.quiet:
@@ -195,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--adaptation", choices=["window", "stan", "chees"], default="window",
                    help="window: Stan's windows with early scale-finding windows + NUTS; stan: exactly Stan's "
                         "warmup + NUTS; chees: ChEES across chains + jittered HMC (many chains)")
+    f.add_argument("--per-chain-adaptation", action="store_true",
+                   help="window: estimate each chain's mass matrix from its own draws only (default: from all "
+                        "chains' draws together)")
     f.add_argument("--out", help="save the posterior (netCDF) here")
     f.add_argument("--all", action="store_true", help="also list group-level effects r_g[level,coef]")
     f.add_argument("--json", action="store_true", help="print the summary as JSON")

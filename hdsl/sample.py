@@ -39,6 +39,7 @@ __all__ = ["SamplerConfig", "Draws", "sample_nuts", "check_config"]
 
 ProgressFn = Callable[[str, int, int], None]
 INIT_TRIES = 20
+CHAIN_AXIS = "chains"  # the vmapped axis of chains: cross-chain adaptation pools over it
 ADAPTATIONS = ("window", "stan", "chees")
 CHEES_MIN_CHAINS = 4
 
@@ -57,6 +58,8 @@ class SamplerConfig:
     # "window": Stan's windows with early Fisher windows and a scale-relative shrinkage, then NUTS;
     # "stan": exactly Stan's windows, then NUTS; "chees": ChEES, then jittered dynamic HMC
     adaptation: str = "window"
+    # estimate the metric from all chains' warmup draws together ("window" only; see window_adapter)
+    pool_metric: bool = True
 
     @property
     def init_kind(self) -> str:
@@ -203,7 +206,7 @@ def _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, ex
     def over_chains(fn, per_chain: int, shared: int = 0):
         """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
         batch (data per batch) if batched."""
-        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,))
+        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,), axis_name=CHAIN_AXIS)
         if batch is not None:
             f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
         return f
@@ -311,7 +314,8 @@ def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len
     """(init, block) of one chain: windowed adaptation (hdsl's or Stan's) driving NUTS."""
     kernel = blackjax.mcmc.nuts.build_kernel()
     stan = config.adaptation == "stan"
-    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype, stan=stan)
+    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype, stan=stan,
+                                              pool_axis=CHAIN_AXIS if config.pool_metric and not stan else None)
     from_gradient = config.init_kind == "random" and not stan  # Pathfinder's starts come with a metric
 
     def init_one(x, imm, d):
