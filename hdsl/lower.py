@@ -260,7 +260,8 @@ def _mvn_rows_log_prob(r: Array, scale_tril: Array) -> Array:
 
 
 def _dot_columns(weights: list, cols: list) -> Array:
-    """Σ_j weights[j] · cols[j] (weights scalars or vectors, cols vectors of one length), elementwise."""
+    """Σ_j weights[j] · cols[j] over the first ``len(weights)`` columns (weights scalars or vectors, cols
+    vectors of one length or scalars), elementwise."""
     return functools.reduce(jnp.add, (w * c for w, c in zip(weights, cols, strict=False)))
 
 
