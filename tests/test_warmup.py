@@ -175,3 +175,8 @@ def test_pooled_adaptation_gives_every_chain_one_metric_estimated_from_all_chain
         z = (x.mean(axis=(0, 1)) - np.asarray(data["mean"])) / (sd / np.sqrt(x.shape[0] * x.shape[1] / 3))
         assert np.abs(z).max() < 5
         assert np.abs(x.std(axis=(0, 1)) / sd - 1).max() < 0.25
+
+
+def test_fit_records_whether_the_warmup_was_pooled(corr_fit):
+    assert corr_fit.idata.attrs["hdsl_adaptation"] == "window"
+    assert corr_fit.idata.attrs["hdsl_pool_adaptation"] == 1
