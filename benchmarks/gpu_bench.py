@@ -199,18 +199,9 @@ def correctness(args: argparse.Namespace) -> None:
 
 # ---------------------------------------------------------------------------------------------- many chains
 
-def _device_peak_mib() -> float | None:
-    import jax
-
-    try:
-        stats = jax.local_devices()[0].memory_stats()
-    except Exception:  # a backend without memory statistics (CPU)
-        return None
-    return stats["peak_bytes_in_use"] / 2**20 if stats and "peak_bytes_in_use" in stats else None
-
-
 def one_fit(model, chains: int, warmup: int, draws: int, seed: int) -> dict[str, Any]:
     import arviz_stats
+    from scale import device_peak_mib
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -232,7 +223,7 @@ def one_fit(model, chains: int, warmup: int, draws: int, seed: int) -> dict[str,
             "ess_per_s": min_ess / run_s, "ess_per_chain": min_ess / chains, "max_rhat": max(rhat.values()),
             "divergences": int(np.asarray(fit.idata["sample_stats"]["diverging"]).sum()),
             "steps": float(np.asarray(fit.idata["sample_stats"]["n_steps"]).mean()),
-            "device_peak_mib": _device_peak_mib(), "warnings": [str(w.message)[:200] for w in caught],
+            "device_peak_mib": device_peak_mib(), "warnings": [str(w.message)[:200] for w in caught],
             "means": {n: float(a.mean()) for n, a in arrays.items()}}
 
 

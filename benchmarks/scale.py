@@ -74,7 +74,7 @@ def _stats(draws: dict[str, np.ndarray]) -> dict[str, float]:
     }
 
 
-def _device_peak_mib() -> float | None:
+def device_peak_mib() -> float | None:
     """Peak memory in use on the default device (GPU), when the backend reports it (not on CPU)."""
     import jax
 
@@ -120,7 +120,7 @@ def worker(tool: str, n_rows: int, chains: int, warmup: int, draws: int, seed: i
                "centered": list(fit.model.centered), "warnings": [str(w.message) for w in caught]}
         out.update(_stats(d))
     out["peak_mib"] = _peak_mib()
-    out["device_peak_mib"] = _device_peak_mib()
+    out["device_peak_mib"] = device_peak_mib()
     out["dtype"] = dtype
     return out
 
@@ -310,7 +310,9 @@ def main() -> None:
     import jax
 
     if args.dtype == "auto":
-        args.dtype = "float64" if jax.default_backend() == "cpu" else "float32"  # hdsl.default_dtype()
+        import hdsl
+
+        args.dtype = hdsl.default_dtype()
     jax.config.update("jax_enable_x64", args.dtype == "float64")
     labels = args.sizes.split(",")
     print(f"date      {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}")

@@ -115,11 +115,12 @@ def window_adapter(dim: int, target_accept: float, dtype, initial_step_size: flo
     tree among them: one chain whose own noisy estimate gave it 4× longer trees slowed all of them 4×.
     Step sizes stay per chain."""
     mm_init, mm_update, mm_final = mass_matrix_adaptation(is_diagonal_matrix=True)
-
-    def pooled(m2: jax.Array) -> jax.Array:
-        return jax.lax.pmean(m2, pool_axis) if pool_axis is not None else m2
     da_init, da_update, da_final = dual_averaging_adaptation(target_accept)
     wc_init, wc_update, _ = welford_algorithm(is_diagonal_matrix=True)
+
+    def pooled(x: jax.Array) -> jax.Array:
+        """The mean over the chains (``pool_axis``), or ``x`` itself when each chain adapts alone."""
+        return jax.lax.pmean(x, pool_axis) if pool_axis is not None else x
 
     def as_dtype(tree):
         return jax.tree.map(lambda x: jnp.asarray(x, dtype) if jnp.issubdtype(jnp.result_type(x), jnp.floating)

@@ -208,7 +208,7 @@ class Model:
             "hdsl_seed": int(seed),
             "hdsl_max_tree_depth": int(max_tree_depth),
             "hdsl_adaptation": adaptation,
-            "hdsl_pool_adaptation": int(pool_adaptation and adaptation == "window"),
+            "hdsl_pool_adaptation": int(config.pools_metric),
             "hdsl_init": config.init_kind,
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),

@@ -62,6 +62,11 @@ class SamplerConfig:
     pool_metric: bool = True
 
     @property
+    def pools_metric(self) -> bool:
+        """Whether the warmup estimates one metric from all chains (only hdsl's window adaptation does)."""
+        return self.pool_metric and self.adaptation == "window"
+
+    @property
     def init_kind(self) -> str:
         return self.init or ("pathfinder" if self.adaptation == "chees" else "random")
 
@@ -315,7 +320,7 @@ def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len
     kernel = blackjax.mcmc.nuts.build_kernel()
     stan = config.adaptation == "stan"
     adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype, stan=stan,
-                                              pool_axis=CHAIN_AXIS if config.pool_metric and not stan else None)
+                                              pool_axis=CHAIN_AXIS if config.pools_metric else None)
     from_gradient = config.init_kind == "random" and not stan  # Pathfinder's starts come with a metric
 
     def init_one(x, imm, d):
