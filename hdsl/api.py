@@ -428,7 +428,7 @@ def fit(
     t0 = time.perf_counter()
     check_config(SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
                                target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                               adaptation=adaptation))
+                               adaptation=adaptation, pool_metric=pool_adaptation))
     model = Model(spec, data, na_action=na_action, dtype=dtype, parameterization=parameterization)
     t_build = time.perf_counter() - t0
     result = model.sample(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,

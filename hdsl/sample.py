@@ -90,6 +90,8 @@ def check_config(config: SamplerConfig) -> None:
     if config.adaptation not in ADAPTATIONS:
         raise SamplingError(f"adaptation must be one of {', '.join(map(repr, ADAPTATIONS))}, "
                             f"got {config.adaptation!r}")
+    if not isinstance(config.pool_metric, bool | np.bool_):
+        raise SamplingError(f"pool_adaptation must be True or False, got {config.pool_metric!r}")
     if config.adaptation == "chees" and config.chains < CHEES_MIN_CHAINS:
         raise SamplingError(f"adaptation='chees' adapts across chains and needs at least {CHEES_MIN_CHAINS}, "
                             f"got chains={config.chains}", hint="use chains=16 or more (it is made for many)")

@@ -108,6 +108,8 @@ def test_bad_options_are_refused():
         sample_nuts(normal_log_density, 4, SamplerConfig(init="zero"), DATA)
     with pytest.raises(SamplingError, match="at least 4"):
         sample_nuts(normal_log_density, 4, SamplerConfig(chains=2, adaptation="chees"), DATA)
+    with pytest.raises(SamplingError, match="pool_adaptation must be True or False, got 'no'"):
+        sample_nuts(normal_log_density, 4, SamplerConfig(pool_metric="no"), DATA)
 
 
 def test_pathfinder_starts_on_the_seed_model(imm10):
