@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 import hdsl
-from hdsl.crossval import sample_folds, stratified_folds
-from hdsl.sample import SamplerConfig
+from hdsl.inference.sample import SamplerConfig
+from hdsl.workflow.crossval import sample_folds, stratified_folds
 
 SPEC = "math ~ homework + (1 + homework | schid)"
 IMM10 = Path(os.environ.get("HDSL_IMM10", Path(__file__).resolve().parents[2] / "shared/data/imm10/imm10.csv"))

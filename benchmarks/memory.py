@@ -73,22 +73,22 @@ def worker(n_rows: int, chains: int, warmup: int, draws: int, depth: int, log_li
     from scale import SPEC
 
     import hdsl
-    import hdsl.api
+    import hdsl.workflow.api
 
     if not log_lik:
-        hdsl.api.LOG_LIK_LIMIT = 0
+        hdsl.workflow.api.LOG_LIK_LIMIT = 0
     mon.mark("imports")
     df = make_data(n_rows)
     mon.mark("data")
     model = hdsl.Model(SPEC, df)
     mon.mark("model")
-    original = hdsl.api.build_datatree
+    original = hdsl.workflow.api.build_datatree
 
     def build_marked(*args, **kwargs):
         mon.mark("sampling")
         return original(*args, **kwargs)
 
-    hdsl.api.build_datatree = build_marked
+    hdsl.workflow.api.build_datatree = build_marked
     fit = model.sample(chains=chains, warmup=warmup, draws=draws, seed=1, progress=False,
                        max_tree_depth=depth)
     mon.mark("results")

@@ -107,7 +107,7 @@ def named_draws(params: dict, truth_names: list[str]) -> dict[str, np.ndarray]:
 
 def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin: int, seed: int) -> list[dict]:
     import hdsl
-    from hdsl.sample import SamplerConfig, sample_nuts
+    from hdsl.inference.sample import SamplerConfig, sample_nuts
 
     rng = np.random.default_rng(seed)
     df = design(rng)
@@ -121,7 +121,7 @@ def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin
     if "suff" in data:  # Gaussian per-level sufficient statistics of the training y: recompute for each y
         from dataclasses import replace
 
-        from hdsl.lower import _gaussian_sufficient_statistics
+        from hdsl.model.lower import _gaussian_sufficient_statistics
 
         xbar = model.design.main.X.mean(axis=0)
         suffs = [_gaussian_sufficient_statistics(replace(model.design, y=y), xbar, c.dtype) for y in ys]
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--dtype", default=None)
     args = ap.parse_args(argv)
-    from hdsl.api import _resolve_dtype
+    from hdsl.workflow.api import _resolve_dtype
 
     _resolve_dtype(args.dtype)
     t0 = time.perf_counter()

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hdsl.distributions import PRIOR_DISTRIBUTIONS
-from hdsl.expand import CENSORABLE
-from hdsl.families import _ALIASES, FAMILIES
-from hdsl.terms import KNOWN_FUNCTIONS
+from hdsl.model.distributions import PRIOR_DISTRIBUTIONS
+from hdsl.language.expand import CENSORABLE
+from hdsl.model.families import _ALIASES, FAMILIES
+from hdsl.model.terms import KNOWN_FUNCTIONS
 
 OUT = Path(__file__).resolve().parent / "language.md"
 BRMS_FAMILIES = "https://cran.r-project.org/web/packages/brms/vignettes/brms_families.html"

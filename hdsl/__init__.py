@@ -7,8 +7,6 @@
 import importlib
 from typing import TYPE_CHECKING
 
-from .cache import enable_compilation_cache, enable_compilation_cache_from_env
-from .distributed import initialize_distributed, initialize_distributed_from_env
 from .errors import (
     DataError,
     FamilyError,
@@ -18,6 +16,8 @@ from .errors import (
     SamplingError,
     SpecSyntaxError,
 )
+from .inference.cache import enable_compilation_cache, enable_compilation_cache_from_env
+from .inference.distributed import initialize_distributed, initialize_distributed_from_env
 
 __version__ = "0.1.0"
 
@@ -28,26 +28,29 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # jax.distributed can no longer be initialized, and `import hdsl; hdsl.initialize_distributed(...)`
 # must work.
 _LAZY = {
-    "fit": "api", "Model": "api", "Fit": "api", "load": "api", "default_dtype": "api",
-    "compare": "model_comparison", "ParetoKWarning": "model_comparison",
-    "WaicWarning": "model_comparison",
-    "cross_validate": "crossval", "CVResult": "crossval",
+    "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
+    "default_dtype": "workflow.api",
+    "compare": "workflow.model_comparison", "ParetoKWarning": "workflow.model_comparison",
+    "WaicWarning": "workflow.model_comparison",
+    "cross_validate": "workflow.crossval", "CVResult": "workflow.crossval",
 }
+#: Submodules reachable as attributes (``hdsl.plots.plot_forest``).
+_SUBMODULES = {"plots": "workflow.plots", "datasets": "workflow.datasets"}
 
 if TYPE_CHECKING:
-    from .api import Fit, Model, default_dtype, fit, load
-    from .crossval import CVResult, cross_validate
-    from .model_comparison import ParetoKWarning, WaicWarning, compare
+    from .workflow.api import Fit, Model, default_dtype, fit, load
+    from .workflow.crossval import CVResult, cross_validate
+    from .workflow.model_comparison import ParetoKWarning, WaicWarning, compare
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     else:
-        try:  # a submodule (hdsl.plots, hdsl.datasets, ...)
-            value = importlib.import_module(f".{name}", __name__)
+        try:  # a submodule (hdsl.plots, hdsl.language, ...)
+            value = importlib.import_module(f".{_SUBMODULES.get(name, name)}", __name__)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
+            if exc.name != f"{__name__}.{_SUBMODULES.get(name, name)}":
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     globals()[name] = value

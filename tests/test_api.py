@@ -98,7 +98,7 @@ def test_bad_sampler_settings(corr_data, kwargs, match):
 
 
 def test_cli_fit_and_summary(tmp_path, corr_data, capsys):
-    from hdsl.cli import main
+    from hdsl.workflow.cli import main
 
     data = tmp_path / "d.csv"
     corr_data.to_csv(data, index=False)
@@ -119,7 +119,7 @@ def test_cli_fit_and_summary(tmp_path, corr_data, capsys):
 
 
 def test_cli_reports_errors_without_traceback(tmp_path, corr_data, capsys):
-    from hdsl.cli import main
+    from hdsl.workflow.cli import main
 
     data = tmp_path / "d.csv"
     corr_data.to_csv(data, index=False)
@@ -140,7 +140,7 @@ def test_model_that_cannot_start_names_the_term():
 
 def test_interrupted_fit_keeps_finished_draws(corr_data):
     """Ctrl-C during sampling returns the draws finished so far, marked as interrupted."""
-    from hdsl.sample import SamplerConfig, sample_nuts
+    from hdsl.inference.sample import SamplerConfig, sample_nuts
 
     model = hdsl.Model("y ~ x + (1 | g)", corr_data)
     seen = []
@@ -160,7 +160,7 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
     # named, and nothing else
     import jax
 
-    from hdsl.results import NamedDraws, constrained_draws
+    from hdsl.workflow.results import NamedDraws, constrained_draws
 
     constrain = jax.jit(jax.vmap(model.compiled.constrain))
     named = NamedDraws(model.design, constrain, chains=2, draws=100, rows=7)

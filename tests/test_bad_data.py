@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import hdsl
-from hdsl.design import GroupingFactorWarning, MissingRowsWarning
+from hdsl.model.design import GroupingFactorWarning, MissingRowsWarning
 
 
 def base(n: int = 12) -> pd.DataFrame:
@@ -134,7 +134,7 @@ def test_missing_rows_dropped_and_reported(holey, tmp_path, capsys):
         fit = hdsl.fit("y ~ x + (1 | g)", holey, chains=1, seed=1, **QUICK)
     assert fit.n_dropped == 3
     assert fit.summary().attrs["rows_dropped"] == 3
-    from hdsl.cli import main
+    from hdsl.workflow.cli import main
 
     holey.to_csv(tmp_path / "d.csv", index=False)
     (tmp_path / "m.hdsl").write_text("y ~ x + (1 | g)\n")
@@ -165,7 +165,7 @@ def _funnel_data() -> pd.DataFrame:
 
 
 def test_bad_run_warns_once_each_in_plain_words():
-    from hdsl.api import SamplingWarning
+    from hdsl.workflow.api import SamplingWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -180,7 +180,7 @@ def test_bad_run_warns_once_each_in_plain_words():
 
 
 def test_good_run_gives_no_warning():
-    from hdsl.api import SamplingWarning
+    from hdsl.workflow.api import SamplingWarning
 
     rng = np.random.default_rng(4)
     df = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40)})

@@ -11,7 +11,7 @@ from pathlib import Path
 import jax
 
 import hdsl
-from hdsl.cache import CACHE_ENV
+from hdsl.inference.cache import CACHE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,7 +21,7 @@ from jax.scipy.special import gammainc, gammaincc, gammaln
 from jax.scipy.stats import norm
 
 import hdsl
-from hdsl.design import MissingRowsWarning
+from hdsl.model.design import MissingRowsWarning
 
 jax.config.update("jax_enable_x64", True)
 
@@ -176,7 +176,7 @@ def test_censored_weighted_gamma_log_density_matches_numpyro(times):
 def test_each_family_censored_terms_match_numpyro_cdf(family, aux, column):
     """Every censorable family's log F and log S against NumPyro's cdf of the same distribution, and a
     finite gradient in the mean and every parameter (NumPyro's betainc has none in a and b)."""
-    from hdsl.families import get_family
+    from hdsl.model.families import get_family
 
     fam = get_family(family)
     y = {"y": jnp.array([-2.0, 0.1, 3.0]), "t": jnp.array([0.2, 1.0, 4.0]), "p": jnp.array([0.05, 0.4, 0.9])}[column]
@@ -209,7 +209,7 @@ def test_each_family_censored_terms_match_numpyro_cdf(family, aux, column):
 
 def test_far_tails_stay_finite():
     """log F and log S far into the tails, where 1 − F rounds to 0 or F underflows."""
-    from hdsl.families import get_family
+    from hdsl.model.families import get_family
 
     gauss, weib = get_family("gaussian"), get_family("weibull")
     y = jnp.array([-40.0, 40.0])
@@ -222,7 +222,7 @@ def test_far_tails_stay_finite():
 
 def test_posterior_predictive_ignores_censoring(gauss_data):
     """As brms: draws are of the uncensored response (the censored rows are not clamped to their bounds)."""
-    from hdsl.families import get_family
+    from hdsl.model.families import get_family
 
     fam = get_family("gaussian")
     key = jax.random.key(0)
@@ -389,9 +389,9 @@ def test_recovery_right_censored_weibull():
 
 def test_rendered_spec_keeps_the_addition_arguments():
     """crossval's baselines re-render the spec: cens(c, y2) and se(s, sigma = TRUE) survive the round trip."""
-    from hdsl.crossval import render_spec
-    from hdsl.expand import expand_spec
-    from hdsl.parse import parse_spec
+    from hdsl.language.expand import expand_spec
+    from hdsl.language.parse import parse_spec
+    from hdsl.workflow.crossval import render_spec
 
     for text in ("y | cens(c, up) + weights(w) ~ x", "y | se(s, sigma = TRUE) ~ x", "y | se(s) ~ x"):
         spec = expand_spec(parse_spec(text))

@@ -10,8 +10,12 @@ import pytest
 from scipy.stats import norm
 
 import hdsl
-from hdsl.cli import main
-from hdsl.crossval import (
+from hdsl.inference.sample import SamplerConfig
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
+from hdsl.model.families import get_family
+from hdsl.workflow.cli import main
+from hdsl.workflow.crossval import (
     MODELS,
     CVResult,
     _compile,
@@ -21,10 +25,6 @@ from hdsl.crossval import (
     sample_folds,
     stratified_folds,
 )
-from hdsl.expand import expand_spec
-from hdsl.families import get_family
-from hdsl.parse import parse_spec
-from hdsl.sample import SamplerConfig
 
 SPEC = """
 y ~ x + (1 | g)

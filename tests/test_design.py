@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hdsl.coding import brms_name
-from hdsl.design import BoundDesign, GroupingFactorWarning, MissingRowsWarning, bind_design, bind_predictor
 from hdsl.errors import DataError, FormulaError
-from hdsl.expand import expand_spec
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
+from hdsl.model.coding import brms_name
+from hdsl.model.design import BoundDesign, GroupingFactorWarning, MissingRowsWarning, bind_design, bind_predictor
 
 
 def bind(text: str, data: pd.DataFrame, **kw) -> BoundDesign:
@@ -227,7 +227,7 @@ def test_distinct_labels_match_the_row_by_row_labels():
     """Group levels are labelled once per distinct value (not per row); the labels, and so the codes,
     are those the row-by-row labelling gives: integers, strings with '_', floats (2.0 -> '2', 2.5 kept),
     categoricals, and combinations (a:b)."""
-    from hdsl.design import _distinct_labels, _level_labels
+    from hdsl.model.design import _distinct_labels, _level_labels
 
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"a": rng.integers(0, 5, 500), "b": rng.choice(["x", "y_z", "q"], 500),

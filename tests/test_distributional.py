@@ -168,9 +168,9 @@ def test_response_draws_have_the_modelled_spread(fit, data):
 
 def test_rendered_spec_keeps_the_parameter_formulas():
     """Cross-validation's baselines are shown as spec text: the sigma formula and the IDs survive."""
-    from hdsl.crossval import render_spec
-    from hdsl.expand import expand_spec
-    from hdsl.parse import parse_spec
+    from hdsl.language.expand import expand_spec
+    from hdsl.language.parse import parse_spec
+    from hdsl.workflow.crossval import render_spec
 
     for text in (CORRELATED, "y ~ x + (1 + x || p || g) + (1 | h)\nsigma ~ 0 + x + (1 || p || g)\nfamily: student"):
         spec = expand_spec(parse_spec(text))

@@ -23,9 +23,9 @@ def test_language_reference_is_up_to_date():
 
 
 def test_family_examples_are_valid_specs():
-    from hdsl.expand import expand_spec
-    from hdsl.families import FAMILIES
-    from hdsl.parse import parse_spec
+    from hdsl.language.expand import expand_spec
+    from hdsl.language.parse import parse_spec
+    from hdsl.model.families import FAMILIES
 
     sys.path.insert(0, str(ROOT / "docs"))
     try:

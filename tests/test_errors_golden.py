@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import hdsl
-from hdsl.expand import expand_spec
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -7,9 +7,9 @@ import pytest
 from conftest import SEED_SPEC
 
 from hdsl import FamilyError, FormulaError, PriorError
-from hdsl.expand import expand_spec
-from hdsl.ir import DistributionSpec, ParamClass, PriorTarget
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.ir import DistributionSpec, ParamClass, PriorTarget
+from hdsl.language.parse import parse_spec
 
 
 def spec(text: str):

@@ -17,8 +17,8 @@ from jax.scipy.special import gammaln, logit
 
 import hdsl
 from hdsl.errors import DataError, FamilyError
-from hdsl.families import FAMILIES, Link, get_family
-from hdsl.ir import DistributionSpec
+from hdsl.language.ir import DistributionSpec
+from hdsl.model.families import FAMILIES, Link, get_family
 
 jax.config.update("jax_enable_x64", True)
 

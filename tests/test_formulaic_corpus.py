@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hdsl.coding import brms_name
-from hdsl.design import bind_design
-from hdsl.expand import expand_spec
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
+from hdsl.model.coding import brms_name
+from hdsl.model.design import bind_design
 
 formulaic = pytest.importorskip("formulaic")
 IMM10 = Path("/work/shared/data/imm10/imm10.csv")

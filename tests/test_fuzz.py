@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hdsl
-from hdsl.expand import expand_spec
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
 
 VALID_SPECS = [
     "y ~ x",

@@ -16,8 +16,8 @@ from arviz_stats import ess
 from conftest import SEED_SPEC
 
 from hdsl.errors import SamplingError
-from hdsl.init import PathfinderPath, choose_starts, pathfinder_one
-from hdsl.sample import SamplerConfig, sample_nuts
+from hdsl.inference.init import PathfinderPath, choose_starts, pathfinder_one
+from hdsl.inference.sample import SamplerConfig, sample_nuts
 
 jax.config.update("jax_enable_x64", True)
 
@@ -136,7 +136,7 @@ def test_chees_fit_of_the_seed_model_matches_the_reference_or_says_it_failed(see
     log-density. So: the means match the reference within Monte-Carlo error either way, and a run is either
     healthy or the fit's own warnings say it is not."""
     import hdsl
-    from hdsl.api import SamplingWarning
+    from hdsl.workflow.api import SamplingWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -17,9 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hdsl.design import BoundDesign, GroupingFactorWarning, bind_design
-from hdsl.expand import expand_spec
-from hdsl.parse import parse_spec
+from hdsl.language.expand import expand_spec
+from hdsl.language.parse import parse_spec
+from hdsl.model.design import BoundDesign, GroupingFactorWarning, bind_design
 
 IMM10 = Path("/work/shared/data/imm10/imm10.csv")
 

@@ -9,7 +9,7 @@ import os
 import numpy as np
 import pytest
 
-from hdsl.memory import release_free_memory
+from hdsl.inference.memory import release_free_memory
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -50,12 +50,12 @@ def test_fit_stages_release_memory(monkeypatch):
     import pandas as pd
 
     import hdsl
-    import hdsl.api
-    import hdsl.sample
+    import hdsl.inference.sample
+    import hdsl.workflow.api
 
     calls = []
-    monkeypatch.setattr(hdsl.api, "release_free_memory", lambda: calls.append("api"))
-    monkeypatch.setattr(hdsl.sample, "release_free_memory", lambda: calls.append("sample"))
+    monkeypatch.setattr(hdsl.workflow.api, "release_free_memory", lambda: calls.append("api"))
+    monkeypatch.setattr(hdsl.inference.sample, "release_free_memory", lambda: calls.append("sample"))
     rng = np.random.default_rng(0)
     g = np.repeat(np.arange(5), 8)
     df = pd.DataFrame({"x": rng.normal(size=40), "g": g})

@@ -70,7 +70,7 @@ def test_two_processes_split_the_chains_and_both_return_all_draws():
 ])
 def test_bad_environment_names_the_variable_and_value(monkeypatch, count, index, message):
     """Checked before JAX is touched: nothing is initialized."""
-    from hdsl.distributed import initialize_distributed_from_env
+    from hdsl.inference.distributed import initialize_distributed_from_env
 
     monkeypatch.setenv("HDSL_COORDINATOR", "localhost:1")
     monkeypatch.setenv("HDSL_PROCESS_ID", index)

@@ -1,4 +1,4 @@
-"""The parse stage alone: spec text → syntax nodes (hdsl.syntax), and positioned syntax errors."""
+"""The parse stage alone: spec text → syntax nodes (hdsl.language.syntax), and positioned syntax errors."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import pytest
 from conftest import SEED_SPEC
 
 from hdsl import HdslError, SpecSyntaxError
-from hdsl import syntax as s
-from hdsl.parse import parse_spec
+from hdsl.language import syntax as s
+from hdsl.language.parse import parse_spec
 
 SEED = SEED_SPEC
 

@@ -17,8 +17,8 @@ matplotlib.use("Agg")
 
 import hdsl  # noqa: E402
 from hdsl import plots  # noqa: E402
-from hdsl.cli import main  # noqa: E402
 from hdsl.errors import HdslError  # noqa: E402
+from hdsl.workflow.cli import main  # noqa: E402
 
 N_GROUPS = 6
 

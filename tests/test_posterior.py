@@ -53,7 +53,7 @@ def test_group_effects_recover_simulated_levels(corr_fit, corr_data):
 def test_diagnostics_match_the_summary_even_when_sliced(corr_fit):
     """``diagnostics`` takes the worst r_hat and ESS a slice of each variable at a time (to bound memory
     with thousands of group effects); the values are the summary table's, whatever the slice size."""
-    from hdsl.results import worst_diagnostics
+    from hdsl.workflow.results import worst_diagnostics
 
     s = corr_fit.summary()
     expected = {"max_r_hat": s["r_hat"].max(), "min_ess_bulk": s["ess_bulk"].min(),

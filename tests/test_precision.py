@@ -83,7 +83,7 @@ def test_correlation_cholesky_transform_is_numpyros_in_any_dtype(k):
     from numpyro.distributions import constraints
     from numpyro.distributions.transforms import biject_to
 
-    from hdsl.lower import _CorrCholesky
+    from hdsl.model.lower import _CorrCholesky
 
     with jax.enable_x64(True):
         ours, numpyro_t = _CorrCholesky(), biject_to(constraints.corr_cholesky)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 import hdsl
-from hdsl.api import Fit, Model
-from hdsl.results import parameter_names
+from hdsl.workflow.api import Fit, Model
+from hdsl.workflow.results import parameter_names
 
 
 def _values(tree) -> np.ndarray:
@@ -302,7 +302,7 @@ def test_waic_formula():
 
 @pytest.mark.filterwarnings("ignore::hdsl.ParetoKWarning", "ignore::hdsl.WaicWarning")
 def test_cli_predict_and_loo(corr_fit, corr_data, tmp_path, capsys):
-    from hdsl.cli import main
+    from hdsl.workflow.cli import main
 
     path = corr_fit.save(tmp_path / "c.nc")
     corr_data.to_csv(tmp_path / "train.csv", index=False)

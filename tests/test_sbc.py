@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 def test_sbc_small():
     import sbc
 
-    from hdsl.api import _resolve_dtype
+    from hdsl.workflow.api import _resolve_dtype
 
     _resolve_dtype("float64")
     rows = sbc.run_model(sbc.MODELS["binomial"], 20, chains=2, warmup=150, draws=200, thin=4, seed=11)

@@ -78,7 +78,7 @@ def test_sigma_is_not_a_parameter_without_sigma_true():
 
 @pytest.mark.parametrize("family, aux", [("gaussian", {}), ("student", {"nu": 4.0})])
 def test_se_scale_in_the_likelihood_and_predictions(family, aux):
-    from hdsl.families import get_family
+    from hdsl.model.families import get_family
 
     fam = get_family(family)
     y, mu, se = jnp.array([1.0, -2.0]), jnp.array([0.5, 0.0]), jnp.array([2.0, 3.0])

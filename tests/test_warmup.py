@@ -12,7 +12,7 @@ import numpy as np
 from arviz_stats import ess
 from blackjax.adaptation.staged_adaptation import build_schedule
 
-from hdsl.adaptation import (
+from hdsl.inference.adaptation import (
     EARLY,
     EARLY_WINDOW_ENDS,
     FAST,
@@ -26,7 +26,7 @@ from hdsl.adaptation import (
     slow_direction_init,
     slow_direction_update,
 )
-from hdsl.sample import SamplerConfig, sample_nuts
+from hdsl.inference.sample import SamplerConfig, sample_nuts
 
 jax.config.update("jax_enable_x64", True)
 

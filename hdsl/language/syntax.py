@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .errors import Position
+from ..errors import Position
 
 __all__ = [
     "Expr",

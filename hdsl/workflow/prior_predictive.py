@@ -17,11 +17,11 @@ import numpy as np
 import numpyro.distributions as nd
 from scipy import stats
 
-from .errors import PriorError
-from .families import get_family, scalar_aux
-from .ir import DistributionSpec, ParamClass, PriorTarget
-from .lower import CompiledModel, param_key
-from .priors import ParamPrior, PriorTable, sd_targets
+from ..errors import PriorError
+from ..language.ir import DistributionSpec, ParamClass, PriorTarget
+from ..model.families import get_family, scalar_aux
+from ..model.lower import CompiledModel, param_key
+from ..model.priors import ParamPrior, PriorTable, sd_targets
 from .results import constrained_draws, dims_and_coords
 
 __all__ = ["sample_prior"]

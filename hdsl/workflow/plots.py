@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .errors import HdslError
-from .families import get_family
+from ..errors import HdslError
+from ..model.families import get_family
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

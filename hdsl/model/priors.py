@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import PriorError, did_you_mean
+from ..language.ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
 from .design import BoundDesign, GroupBlock, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, Support
-from .errors import PriorError, did_you_mean
 from .families import Link, get_family, scalar_aux
-from .ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
 
 __all__ = ["ParamPrior", "PriorTable", "build_prior_table", "sd_targets"]
 

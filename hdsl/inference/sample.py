@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..errors import SamplingError
 from .adaptation import (
     chees_adapter,
     gradient_metric,
@@ -31,7 +32,6 @@ from .adaptation import (
     reset_stragglers,
     window_adapter,
 )
-from .errors import SamplingError
 from .init import INIT_KINDS, PathfinderConfig, choose_starts, pathfinder_one
 from .memory import release_free_memory
 

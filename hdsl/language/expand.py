@@ -10,10 +10,10 @@ from __future__ import annotations
 import itertools
 import re
 
+from ..errors import FamilyError, FormulaError, PriorError, did_you_mean
+from ..model.distributions import PRIOR_DISTRIBUTIONS
+from ..model.families import FAMILIES, Link, get_family
 from . import syntax as s
-from .distributions import PRIOR_DISTRIBUTIONS
-from .errors import FamilyError, FormulaError, PriorError, did_you_mean
-from .families import FAMILIES, Link, get_family
 from .ir import (
     DistributionSpec,
     Factor,

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import syntax as s
+from ..errors import DataError, FormulaError, did_you_mean
+from ..language import syntax as s
+from ..language.ir import Factor
 from .coding import CONTRASTS, CategoricalColumn, encode_levels, fit_levels, level_label, poly_eval, poly_fit
-from .errors import DataError, FormulaError, did_you_mean
-from .ir import Factor
 
 __all__ = [
     "FactorColumns",
@@ -239,7 +239,7 @@ def _arith(expr: s.Expr, data: pd.DataFrame) -> np.ndarray:
 
 
 def _label(expr: s.Expr) -> str:
-    from .expand import unparse
+    from ..language.expand import unparse
 
     return unparse(expr)
 

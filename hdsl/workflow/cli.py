@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import DataError, HdslError
+from ..errors import DataError, HdslError
 
 __all__ = ["main"]
 

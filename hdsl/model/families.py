@@ -20,8 +20,8 @@ import numpyro.distributions as nd
 from jax.scipy.special import betainc, betaln, expit, gammainc, gammaincc, gammaln, log_ndtr, ndtr
 from numpyro.distributions.util import clamp_probs
 
-from .errors import DataError, FamilyError, did_you_mean
-from .ir import DistributionSpec, ModelSpec
+from ..errors import DataError, FamilyError, did_you_mean
+from ..language.ir import DistributionSpec, ModelSpec
 
 __all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale", "scalar_aux"]
 

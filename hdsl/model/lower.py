@@ -20,10 +20,10 @@ import numpyro.distributions as nd
 from numpyro.distributions.distribution import validation_enabled
 from numpyro.distributions.transforms import CorrCholeskyTransform
 
+from ..language.ir import ParamClass, PriorTarget
 from .design import BoundDesign, GroupBlock, PredictorDesign, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
 from .families import Link, get_family, scalar_aux
-from .ir import ParamClass, PriorTarget
 from .priors import ParamPrior, PriorTable, sd_targets
 
 __all__ = ["Block", "Layout", "CompiledModel", "lower_model", "param_key"]

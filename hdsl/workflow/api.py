@@ -19,14 +19,15 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .design import BoundDesign, bind_design, group_blocks
-from .errors import HdslError
-from .expand import expand_spec
-from .ir import ModelSpec
-from .lower import CompiledModel, lower_model
-from .memory import release_free_memory
-from .parse import parse_spec
-from .priors import PriorTable, build_prior_table
+from ..errors import HdslError
+from ..inference.memory import release_free_memory
+from ..inference.sample import SamplerConfig, check_config, sample_nuts
+from ..language.expand import expand_spec
+from ..language.ir import ModelSpec
+from ..language.parse import parse_spec
+from ..model.design import BoundDesign, bind_design, group_blocks
+from ..model.lower import CompiledModel, lower_model
+from ..model.priors import PriorTable, build_prior_table
 from .results import (
     NamedDraws,
     build_datatree,
@@ -36,7 +37,6 @@ from .results import (
     summarize,
     worst_diagnostics,
 )
-from .sample import SamplerConfig, check_config, sample_nuts
 
 __all__ = ["Model", "Fit", "fit", "load", "default_dtype"]
 

@@ -13,9 +13,9 @@ import jax
 import numpy as np
 import pandas as pd
 
-from .design import BoundDesign, GroupBlock, PredictorDesign, dpar_prefix, group_blocks
-from .families import scalar_aux
-from .lower import param_key
+from ..model.design import BoundDesign, GroupBlock, PredictorDesign, dpar_prefix, group_blocks
+from ..model.families import scalar_aux
+from ..model.lower import param_key
 
 __all__ = ["parameter_names", "effects_variables", "population_names", "cor_names", "build_datatree", "summarize",
            "group_coef_dim", "compile_over_draws", "NamedDraws", "draws_per_chunk", "dims_and_coords",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from .errors import HdslError
+from ..errors import HdslError
 
 if TYPE_CHECKING:
     from .api import Fit

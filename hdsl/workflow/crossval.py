@@ -27,17 +27,17 @@ import numpy as np
 import pandas as pd
 from jax.scipy.special import logsumexp
 
-from . import syntax as s
+from ..errors import DataError, HdslError
+from ..inference.sample import SamplerConfig, check_config, sample_nuts
+from ..language import syntax as s
+from ..language.expand import expand_spec
+from ..language.ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
+from ..language.parse import parse_spec
+from ..model.design import BoundDesign, bind_design
+from ..model.families import Family, get_family
+from ..model.lower import CompiledModel, lower_model
+from ..model.priors import build_prior_table
 from .api import SamplingWarning, _ProgressBar, _resolve_dtype, choose_parameterization
-from .design import BoundDesign, bind_design
-from .errors import DataError, HdslError
-from .expand import expand_spec
-from .families import Family, get_family
-from .ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
-from .lower import CompiledModel, lower_model
-from .parse import parse_spec
-from .priors import build_prior_table
-from .sample import SamplerConfig, check_config, sample_nuts
 
 __all__ = ["CVResult", "cross_validate", "stratified_folds", "group_folds", "sample_folds", "MODELS"]
 

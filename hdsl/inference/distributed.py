@@ -33,7 +33,7 @@ def initialize_distributed_from_env() -> bool:
     address = os.environ.get(ENV_VARS[0])
     if not address:
         return False
-    from .errors import HdslError
+    from ..errors import HdslError
 
     values = []
     for name in ENV_VARS[1:]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .errors import HdslError
+from ..errors import HdslError
 
 __all__ = ["load", "available"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from ..errors import Position
 from . import syntax as s
-from .errors import Position
 
 __all__ = [
     "ParamClass",

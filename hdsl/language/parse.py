@@ -17,8 +17,8 @@ from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import Indenter
 
+from ..errors import Position, SpecSyntaxError
 from . import syntax as s
-from .errors import Position, SpecSyntaxError
 
 __all__ = ["parse_spec", "grammar_text"]
 
@@ -115,7 +115,7 @@ def _grammar_path() -> Path:
     packaged = resources.files("hdsl") / "grammars" / "hdsl.lark"
     if packaged.is_file():
         return Path(str(packaged))
-    return Path(__file__).resolve().parent.parent / "grammars" / "hdsl.lark"
+    return Path(__file__).resolve().parents[2] / "grammars" / "hdsl.lark"
 
 
 def grammar_text() -> str:

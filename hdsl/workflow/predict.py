@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .coding import brms_name
-from .design import GroupDesign, PredictorDesign, bind_additions, bind_predictor, response_values
-from .errors import DataError, HdslError
-from .expand import expand_spec
-from .families import get_family, scalar_aux
-from .lower import param_key
-from .parse import parse_spec
+from ..errors import DataError, HdslError
+from ..language.expand import expand_spec
+from ..language.parse import parse_spec
+from ..model.coding import brms_name
+from ..model.design import GroupDesign, PredictorDesign, bind_additions, bind_predictor, response_values
+from ..model.families import get_family, scalar_aux
+from ..model.lower import param_key
+from ..model.terms import columns_used
 from .results import cor_names, effects_variables, parameter_names, population_names
-from .terms import columns_used
 
 if TYPE_CHECKING:
     from .api import Fit, Model

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError, FormulaError, Position
+from ..language.ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
+from ..language.syntax import Name
 from .coding import brms_name, contrast_columns
-from .errors import DataError, FormulaError, Position
 from .families import CENSORING_CODES, get_family
-from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, Term
-from .syntax import Name
 from .terms import (
     CategoricalColumn,
     check_columns,
@@ -362,7 +362,7 @@ def bind_predictor(
 
 def _check_response_not_predictor(spec: ModelSpec) -> None:
     """The response column may not reappear as a term on the right-hand side (lme4 would fit y ~ y)."""
-    from .syntax import Name
+    from ..language.syntax import Name
 
     if not isinstance(spec.response.factor.expr, Name):
         return
@@ -493,7 +493,7 @@ def response_values(spec: ModelSpec, data: pd.DataFrame,
     family = get_family(spec.family.name)
     if family.categories is None:
         return evaluate_factor(spec.response.factor, data).values[:, 0], ()
-    from .syntax import Name
+    from ..language.syntax import Name
 
     expr = spec.response.factor.expr
     if not isinstance(expr, Name):
