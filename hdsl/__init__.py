@@ -34,8 +34,7 @@ _LAZY = {
     "WaicWarning": "workflow.model_comparison",
     "cross_validate": "workflow.crossval", "CVResult": "workflow.crossval",
 }
-#: Submodules reachable as attributes (``hdsl.plots.plot_forest``).
-_SUBMODULES = {"plots": "workflow.plots", "datasets": "workflow.datasets"}
+
 
 if TYPE_CHECKING:
     from .workflow.api import Fit, Model, default_dtype, fit, load
@@ -47,10 +46,10 @@ def __getattr__(name: str):
     if name in _LAZY:
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     else:
-        try:  # a submodule (hdsl.plots, hdsl.language, ...)
-            value = importlib.import_module(f".{_SUBMODULES.get(name, name)}", __name__)
+        try:  # a submodule (hdsl.plots, hdsl.datasets, hdsl.language, ...)
+            value = importlib.import_module(f".{name}", __name__)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{_SUBMODULES.get(name, name)}":
+            if exc.name != f"{__name__}.{name}":
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     globals()[name] = value

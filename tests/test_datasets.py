@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from hdsl.datasets import available, load
 
 import hdsl
+from hdsl.datasets import available, load
 
 
 @pytest.mark.parametrize("name", available())
