@@ -6,6 +6,7 @@ build_datatree``. :class:`Model` holds the compiled model; :class:`Fit` holds th
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import tempfile
@@ -25,18 +26,13 @@ from ..inference.sample import SamplerConfig, check_config, sample_nuts
 from ..language.expand import expand_spec
 from ..language.ir import ModelSpec
 from ..language.parse import parse_spec
+from ..model import density
 from ..model.design import BoundDesign, bind_design, group_blocks
-from ..model.lower import CompiledModel, lower_model
+from ..model.lower import LoweredModel, lower_model
+from ..model.naming import NamingTable
+from ..model.params import Params
 from ..model.priors import PriorTable, build_prior_table
-from .results import (
-    NamedDraws,
-    build_datatree,
-    compile_over_draws,
-    draws_per_chunk,
-    parameter_names,
-    summarize,
-    worst_diagnostics,
-)
+from .results import NamedDraws, build_datatree, compile_over_draws, draws_per_chunk, summarize, worst_diagnostics
 
 __all__ = ["Model", "Fit", "fit", "load", "default_dtype"]
 
@@ -128,25 +124,34 @@ class Model:
         self.design: BoundDesign = bind_design(self.spec, data, na_action=na_action)
         self.priors: PriorTable = build_prior_table(self.design)
         self.centered = choose_parameterization(self.design, parameterization)
-        self.compiled: CompiledModel = lower_model(self.design, self.priors, self.dtype, self.centered)
+        self.lowered: LoweredModel = lower_model(self.design, self.priors, self.dtype, self.centered)
+        self.naming = NamingTable.of(self.design, self.lowered)
         release_free_memory()  # the temporaries of binding and of the sufficient statistics
 
     @property
     def parameter_names(self) -> list[str]:
-        return parameter_names(self.design)
+        return self.naming.parameter_names
 
     @property
     def dim(self) -> int:
         """Length of the unconstrained parameter vector."""
-        return self.compiled.layout.size
+        return self.lowered.dim
 
     def log_density(self, flat) -> jax.Array:
-        """Log posterior density (up to a constant) at an unconstrained point."""
-        return self.compiled.log_density(jax.numpy.asarray(flat, dtype=self.dtype))
+        """Log posterior density (up to a constant) at an unconstrained point, at the training data."""
+        return density.log_density(self.lowered, jax.numpy.asarray(flat, dtype=self.dtype), self.lowered.data)
+
+    def constrain(self, flat) -> Params:
+        """The constrained parameters at an unconstrained point."""
+        return density.constrain(self.lowered, jax.numpy.asarray(flat, dtype=self.dtype))
+
+    def unconstrain(self, params: Params) -> np.ndarray:
+        """The unconstrained point of constrained parameters (the inverse of :meth:`constrain`)."""
+        return density.unconstrain(self.lowered, params)
 
     def _explain_start(self, flat: np.ndarray) -> str:
         """Which piece of the log-density is not finite at a starting point."""
-        terms = self.compiled.log_density_terms(jax.numpy.asarray(flat, dtype=self.dtype))
+        terms = density.log_density_terms(self.lowered, jax.numpy.asarray(flat, dtype=self.dtype))
         bad = [name for name, v in terms.items() if not np.isfinite(v)]
         return f"not finite: {', '.join(bad)}" if bad else ""
 
@@ -155,7 +160,7 @@ class Model:
         with groups prior, prior_predictive, observed_data)."""
         from .prior_predictive import sample_prior
 
-        return sample_prior(self.compiled, self.priors, self.design, draws=draws, seed=seed)
+        return sample_prior(self, draws=draws, seed=seed)
 
     def default_priors(self) -> pd.DataFrame:
         """Every valid prior target with the prior in force (brms's ``default_prior``)."""
@@ -190,14 +195,16 @@ class Model:
         with_ll = size <= LOG_LIK_LIMIT
         rows = draws_per_chunk(chains * draws, max(self.dim, self.design.n_rows if with_ll else 0),
                                np.dtype(self.dtype).itemsize)
+        lowered = self.lowered
         with ThreadPoolExecutor(1) as pool:
             named = NamedDraws(
-                self.design,
-                pool.submit(compile_over_draws, self.compiled.constrain, rows, self.dim, self.dtype),
-                pool.submit(compile_over_draws, self.compiled.pointwise_log_lik, rows, self.dim,
-                            self.dtype) if with_ll else None,
+                self.naming,
+                pool.submit(compile_over_draws, functools.partial(density.constrain, lowered), rows, self.dim,
+                            self.dtype),
+                pool.submit(compile_over_draws, lambda x: density.pointwise_log_lik_at(lowered, x, lowered.data),
+                            rows, self.dim, self.dtype) if with_ll else None,
                 chains=chains, draws=draws, rows=rows)
-            result = sample_nuts(self.compiled.log_density_with, self.dim, config, self.compiled.data,
+            result = sample_nuts(functools.partial(density.log_density, lowered), self.dim, config, lowered.data,
                                  dtype=self.dtype, progress=reporter, explain=self._explain_start, keep=named)
         if reporter:
             reporter.close()
@@ -215,7 +222,7 @@ class Model:
         }
         # as many named draws as the sampler's statistics (Ctrl-C may land between the two)
         n_draws = next(iter(result.stats.values())).shape[1]
-        idata = build_datatree(self.design, named.result(n_draws), result.stats, attrs=attrs)
+        idata = build_datatree(self.design, self.naming, named.result(n_draws), result.stats, attrs=attrs)
         release_free_memory()
         fit = Fit(idata, model=self, timings=result.timings, interrupted=result.interrupted)
         fit._warn_if_unhealthy()

@@ -15,6 +15,7 @@ priors where their targets still exist.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import sys
 import time
 import warnings
@@ -33,9 +34,12 @@ from ..language import syntax as s
 from ..language.expand import expand_spec
 from ..language.ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
 from ..language.parse import parse_spec
+from ..model import density
 from ..model.design import BoundDesign, bind_design
-from ..model.families import Family, get_family
-from ..model.lower import CompiledModel, lower_model
+from ..model.families import get_family
+from ..model.lower import LoweredModel, lower_model
+from ..model.params import ModelData
+from ..model.predictive import Kind, predictive
 from ..model.priors import build_prior_table
 from .api import SamplingWarning, _ProgressBar, _resolve_dtype, choose_parameterization
 
@@ -170,7 +174,7 @@ class _Candidate:
     name: str
     text: str
     design: BoundDesign
-    compiled: CompiledModel
+    lowered: LoweredModel
 
 
 def _compile(name: str, spec: ModelSpec, frame: pd.DataFrame, user_priors: tuple[PriorStatement, ...],
@@ -205,35 +209,35 @@ def _no_pooling_renames(partial: BoundDesign, none: BoundDesign) -> dict[str, li
 # sampling all folds at once, and scoring
 
 
-def _stack_folds(data: dict, weights: np.ndarray) -> dict:
-    """The training pytree with a leading fold axis; fold ``k`` weights rows by ``weights[k]``."""
+def _stack_folds(data: ModelData, weights: np.ndarray) -> ModelData:
+    """The training data with a leading fold axis; fold ``k`` weights rows by ``weights[k]``."""
     k = weights.shape[0]
     stacked = jax.tree.map(lambda a: jnp.broadcast_to(a, (k,) + a.shape), data)
-    stacked["weights"] = jnp.asarray(weights * _row_weights(data)[None, :], dtype=data["y"].dtype)
-    return stacked
+    return stacked.with_weights(weights * _row_weights(data)[None, :])
 
 
-def _row_weights(data: dict) -> np.ndarray:
+def _row_weights(data: ModelData) -> np.ndarray:
     """The user's row weights (``y | weights(w)``), ones where there are none."""
-    return np.asarray(data["weights"]) if "weights" in data else np.ones(data["y"].shape[0])
+    return np.asarray(data.weights) if data.weights is not None else np.ones(data.y.shape[0])
 
 
-def sample_folds(compiled: CompiledModel, weights: np.ndarray, config: SamplerConfig, *, batched: bool = True,
+def sample_folds(compiled: LoweredModel, weights: np.ndarray, config: SamplerConfig, *, batched: bool = True,
                  dtype=None, progress: Callable[[str, int, int], None] | None = None
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
     """Sample every fold (row weights ``weights[k]``): positions (K, chains, draws, dim), sampler
     statistics (K, chains, draws) and timings. ``batched=False`` runs the folds one after another,
     each its own compiled program (what refitting per fold costs; for comparison)."""
-    dim = compiled.layout.size
+    dim = compiled.dim
     dtype = dtype or compiled.dtype
+    log_density = functools.partial(density.log_density, compiled)
     if batched:
-        d = sample_nuts(compiled.log_density_with, dim, config, _stack_folds(compiled.data, weights),
+        d = sample_nuts(log_density, dim, config, _stack_folds(compiled.data, weights),
                         batch=weights.shape[0], dtype=dtype, progress=progress)
         return d.positions, d.stats, dict(d.timings)
     positions, stats, timings = [], [], {}
     for k in range(weights.shape[0]):
-        data = dict(compiled.data, weights=jnp.asarray(weights[k] * _row_weights(compiled.data), compiled.dtype))
-        d = sample_nuts(compiled.log_density_with, dim, config, data, dtype=dtype, progress=progress)
+        data = compiled.data.with_weights(weights[k] * _row_weights(compiled.data))
+        d = sample_nuts(log_density, dim, config, data, dtype=dtype, progress=progress)
         positions.append(d.positions)
         stats.append(d.stats)
         for key, v in d.timings.items():
@@ -241,7 +245,7 @@ def sample_folds(compiled: CompiledModel, weights: np.ndarray, config: SamplerCo
     return np.stack(positions), {k: np.stack([st[k] for st in stats]) for k in stats[0]}, timings
 
 
-def _scorer(compiled: CompiledModel, family: Family) -> Callable:
+def _scorer(compiled: LoweredModel) -> Callable:
     """Compiled (K, S, dim) draws × stacked data → per fold and row: posterior-mean prediction of y and
     log pointwise predictive density log(mean_s p(y | θ_s)). Folds are mapped, not vmapped, so
     memory holds one fold's S × n log-likelihoods at a time."""
@@ -250,10 +254,9 @@ def _scorer(compiled: CompiledModel, family: Family) -> Callable:
         pos, data = args
 
         def one_draw(flat):
-            params = compiled.constrain(flat)
-            eta = compiled.eta_from_params(params, data)
-            mean = family.expected_eta(eta, compiled.link, compiled.aux_from_params(params, data))
-            return mean, compiled.pointwise_log_lik_with(flat, data)
+            params = density.constrain(compiled, flat)
+            return (predictive(compiled, Kind.MEAN, params, data),
+                    predictive(compiled, Kind.LOG_LIK, params, data))
 
         mean, ll = jax.vmap(one_draw)(pos)
         return mean.mean(axis=0), logsumexp(ll, axis=0) - jnp.log(pos.shape[0])
@@ -402,19 +405,18 @@ def cross_validate(
     pointwise = pd.DataFrame({"fold": fold_id, "group": np.asarray(first.levels)[first.codes], "y": y},
                              index=labels[design.row_index])
     fold_rows, timings = [], {"build_s": t_build}
-    family = get_family(user.family.name)
     for m in models:
         reporter = None
         if progress:
             how = "in one program" if batched else "one fold after another"
             sys.stderr.write(f"{m.name}: {k} folds x {chains} chains {how}\n")
             reporter = _ProgressBar()
-        positions, stats, tm = sample_folds(m.compiled, weights, config, batched=batched, progress=reporter)
+        positions, stats, tm = sample_folds(m.lowered, weights, config, batched=batched, progress=reporter)
         if reporter:
             reporter.close()
         t1 = time.perf_counter()
-        pos = jnp.asarray(positions.reshape(k, chains * draws, -1), dtype=m.compiled.dtype)
-        pred, lpd = (np.asarray(a) for a in _scorer(m.compiled, family)(pos, _stack_folds(m.compiled.data, weights)))
+        pos = jnp.asarray(positions.reshape(k, chains * draws, -1), dtype=m.lowered.dtype)
+        pred, lpd = (np.asarray(a) for a in _scorer(m.lowered)(pos, _stack_folds(m.lowered.data, weights)))
         tm["score_s"] = time.perf_counter() - t1
         timings[m.name] = tm
         held_pred, held_lpd = pred[fold_id, np.arange(n)], lpd[fold_id, np.arange(n)]

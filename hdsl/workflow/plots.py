@@ -279,7 +279,7 @@ def _level_lines(fit: Fit, d: _Data, xs: np.ndarray, samples: np.ndarray) -> np.
     if d.xname in coefs:
         slope = slope + r[:, :, coefs.index(d.xname)]
     eta = intercept[..., None] + slope[..., None] * xs
-    return np.asarray(fit.model.compiled.link.inverse(eta))
+    return np.asarray(fit.model.lowered.link.inverse(eta))
 
 
 def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, group: str | None = None,
@@ -356,7 +356,7 @@ def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int
     eta = _stacked(fit, "b_Intercept")[:, None] if "b_Intercept" in post.data_vars else 0.0
     b = np.stack([_stacked(fit, f"b_{c}") for c in coefs], axis=1) if coefs else np.zeros((1, 0))
     eta = eta + b @ Xg.T
-    mu = np.asarray(fit.model.compiled.link.inverse(eta))
+    mu = np.asarray(fit.model.lowered.link.inverse(eta))
     lo, hi = np.quantile(mu, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
     fig, axes = _figure()
     ax = axes[0, 0]

@@ -5,7 +5,7 @@ group-level effects, and new group levels drawn from the fitted population distr
 
 Everything is computed from the constrained posterior draws stored in the ArviZ object (not from the
 sampler's unconstrained positions), so a fit read back with ``hdsl.load(path, data=df)`` predicts the same
-as the original. The per-draw linear predictor is the compiled model's own ``eta_from_params``.
+as the original. Every kind goes through the model's one predictive kernel (:mod:`hdsl.model.predictive`).
 """
 
 from __future__ import annotations
@@ -24,18 +24,20 @@ from ..errors import DataError, HdslError
 from ..language.expand import expand_spec
 from ..language.parse import parse_spec
 from ..model.coding import brms_name
+from ..model.density import effects_from_standard_normal
 from ..model.design import GroupDesign, PredictorDesign, bind_additions, bind_predictor, response_values
-from ..model.families import get_family, scalar_aux
-from ..model.lower import param_key
+from ..model.families import get_family
+from ..model.lower import model_data
+from ..model.params import Params
+from ..model.predictive import Kind, predictive_over_draws
 from ..model.terms import columns_used
-from .results import cor_names, effects_variables, parameter_names, population_names
 
 if TYPE_CHECKING:
     from .api import Fit, Model
 
 __all__ = ["predict", "posterior_predictive", "log_likelihood", "draw_index"]
 
-Kind = Literal["mean", "linpred", "response"]
+PredictKind = Literal["mean", "linpred", "response"]
 KINDS = ("mean", "linpred", "response")
 OBS_DIM = "obs_id"
 
@@ -59,59 +61,24 @@ def draw_index(n_chains: int, n_draws: int, draws: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def posterior_params(model: Model, posterior: xr.Dataset) -> dict[str, np.ndarray]:
-    """The compiled model's parameter dict, one row per draw (draws flattened over chains), rebuilt from
-    the named posterior variables (the inverse of ``results.constrained_draws``): each predictor's
-    b_Intercept, b and Intercept_centered, each group block's sd_i, L_i (correlated) and r_i, and the
-    family's scalar parameters."""
-    design = model.design
-    compiled = model.compiled
-    missing = [n for n in parameter_names(design) if n not in posterior.data_vars]
+def posterior_params(model: Model, posterior: xr.Dataset) -> Params:
+    """The constrained parameters, one row per draw (draws flattened over chains), from the named
+    posterior variables through the model's naming table."""
+    missing = [n for n in model.parameter_names if n not in posterior.data_vars]
     if missing:
         raise HdslError(f"the posterior does not match this model: missing {', '.join(missing)}",
                         hint="load the fit with the spec and data it was fitted to")
+    for v in model.naming.effects:
+        levels = [str(x) for x in posterior[v.name][v.group].values]
+        if tuple(levels) != tuple(model.lowered.blocks[v.parts[0][0]].levels):
+            raise HdslError(f"the levels of '{v.group}' in the posterior differ from those in the data",
+                            hint="load the fit with the data it was fitted to")
 
     def flat(name: str) -> np.ndarray:
         v = posterior[name].transpose("chain", "draw", ...).values
         return np.asarray(v, dtype=float).reshape((-1,) + v.shape[2:])
 
-    out: dict[str, np.ndarray] = {}
-    for dpar, pred in design.predictors:
-        names = population_names(dpar, pred)
-        b_names = names[1:] if pred.intercept else names
-        b = np.stack([flat(n) for n in b_names], axis=-1) if b_names else None
-        if b is not None:
-            out[param_key(dpar, "b")] = b
-        if pred.intercept:
-            b0 = flat(names[0])
-            out[param_key(dpar, "b_Intercept")] = b0
-            shift = b @ compiled.centering[dpar] if b is not None else np.zeros(b0.shape[:1])
-            # thresholds (b0 with a threshold dim) enter as θ − η: they shift the other way
-            out[param_key(dpar, "Intercept_centered")] = b0 - shift[:, None] if b0.ndim > 1 else b0 + shift
-    for i, blk in enumerate(compiled.blocks):
-        out[f"sd_{i}"] = np.stack([flat(f"sd_{blk.name}__{c}") for c in blk.coef_names], axis=-1)
-        if blk.correlated:
-            n, k = out[f"sd_{i}"].shape
-            C = np.broadcast_to(np.eye(k), (n, k, k)).copy()
-            for a, bb, name in cor_names(blk):
-                C[:, a, bb] = C[:, bb, a] = flat(name)
-            out[f"L_{i}"] = np.linalg.cholesky(C)
-    pieces: dict[int, dict[int, np.ndarray]] = {}
-    for v in effects_variables(design):
-        levels = [str(x) for x in posterior[v.name][v.group].values]
-        if tuple(levels) != tuple(compiled.blocks[v.parts[0][0]].levels):
-            raise HdslError(f"the levels of '{v.group}' in the posterior differ from those in the data",
-                            hint="load the fit with the data it was fitted to")
-        r = flat(v.name)
-        col = 0
-        for b, start, stop in v.parts:
-            pieces.setdefault(b, {})[start] = r[..., col:col + stop - start]
-            col += stop - start
-    for b, parts in pieces.items():
-        out[f"r_{b}"] = np.concatenate([parts[k] for k in sorted(parts)], axis=-1)
-    for a in scalar_aux(design.spec):
-        out[a.name] = flat(a.name)
-    return out
+    return model.naming.params({v.name: flat(v.name) for v in model.naming.variables})
 
 
 def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None) -> list[list[np.ndarray]]:
@@ -259,44 +226,26 @@ def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, al
     return _Bound(preds, _additions(model, newdata, kind, y), masks, y)
 
 
-def _effects_with_new_levels(model: Model, params: dict[str, np.ndarray], bound: _Bound,
-                             key: jax.Array) -> dict[str, np.ndarray]:
+def _effects_with_new_levels(model: Model, params: Params, bound: _Bound, key: jax.Array) -> Params:
     """Mask the left-out coefficients and append, per draw, effects for new levels drawn from the
     population distribution: r_new = z · Lᵀ · diag(sd), z ~ N(0, I) (the lowering's convention)."""
-    out = dict(params)
     preds = list(bound.preds.values())
-    for b, blk in enumerate(model.compiled.blocks):
-        r = params[f"r_{b}"]
+    blocks = []
+    for b, (blk, bp) in enumerate(zip(model.lowered.blocks, params.blocks, strict=True)):
+        r = bp.r
         n_new = max(preds[j].groups[i].n_levels for j, i in blk.members) - blk.n_levels
         if n_new > 0:
-            z = np.asarray(jax.random.normal(jax.random.fold_in(key, b), (r.shape[0], n_new, r.shape[2])),
-                           dtype=float)
-            if f"L_{b}" in params:
-                z = np.einsum("snj,skj->snk", z, params[f"L_{b}"])
-            r = np.concatenate([r, z * params[f"sd_{b}"][:, None, :]], axis=1)
+            z = jax.random.normal(jax.random.fold_in(key, b), (r.shape[0], n_new, r.shape[2]))
+            r_new = np.asarray(jax.vmap(effects_from_standard_normal)(z, jnp.asarray(bp.sd, z.dtype),
+                                                            None if bp.cor_cholesky is None
+                                                            else jnp.asarray(bp.cor_cholesky, z.dtype)))
+            r = np.concatenate([r, r_new], axis=1)
         mask = np.concatenate([bound.masks[j][i] for j, i in blk.members])
-        out[f"r_{b}"] = r * mask
-    return out
+        blocks.append(bp._replace(r=r * mask))
+    return params._replace(blocks=tuple(blocks))
 
 
-def _per_draw(model: Model, params: dict[str, np.ndarray], data: dict, kind: str, key: jax.Array) -> np.ndarray:
-    compiled = model.compiled
-    family = get_family(model.spec.family.name)
-    tree = {k: jnp.asarray(v, dtype=compiled.dtype) for k, v in params.items()}
-    n = next(iter(tree.values())).shape[0]
-
-    def one(p, k):
-        eta = compiled.eta_from_params(p, data)
-        if kind == "linpred":
-            return eta
-        if kind == "loglik":
-            return family.log_lik_eta(data["y"], eta, compiled.link, compiled.aux_from_params(p, data))
-        aux = compiled.aux_from_params(p, data)
-        if kind == "mean":
-            return family.expected_eta(eta, compiled.link, aux)
-        return family.sample_eta(k, eta, compiled.link, aux)
-
-    return np.asarray(jax.jit(jax.vmap(one))(tree, jax.random.split(key, n)))
+_KINDS = {"linpred": Kind.LINPRED, "mean": Kind.MEAN, "response": Kind.RESPONSE, "loglik": Kind.LOG_LIK}
 
 
 def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: bool, re_formula,
@@ -309,8 +258,11 @@ def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: 
     key = jax.random.key(seed)
     k_levels, k_draws = jax.random.split(key)
     params = _effects_with_new_levels(model, posterior_params(model, posterior), bound, k_levels)
-    data = model.compiled.arrays_for(bound.preds, bound.y, bound.additions)
-    values = _per_draw(model, params, data, kind, k_draws)
+    lowered = model.lowered
+    data = model_data(lowered, bound.preds, bound.y, bound.additions)
+    params = jax.tree.map(lambda v: jnp.asarray(v, dtype=lowered.dtype), params)
+    n = posterior.sizes["chain"] * len(idx)
+    values = np.asarray(predictive_over_draws(lowered, _KINDS[kind])(params, data, jax.random.split(k_draws, n)))
     chains = posterior.sizes["chain"]
     return values.reshape((chains, len(idx)) + values.shape[1:]), posterior["draw"].values
 
@@ -328,7 +280,7 @@ def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, att
     return tree
 
 
-def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: Kind = "mean", draws: int | None = None,
+def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: PredictKind = "mean", draws: int | None = None,
             allow_new_levels: bool = False, re_formula: str | None = None, seed: int = 0):
     """Posterior predictions as a DataTree with a ``predictions`` group: the response's name holding a
     (chain, draw, obs_id) array, with a last ``category`` dim for a categorical response's probabilities

@@ -8,7 +8,9 @@ predictive sees the model the sampler sees.
 
 from __future__ import annotations
 
+import functools
 import math
+from typing import TYPE_CHECKING
 
 import arviz as az
 import jax
@@ -19,10 +21,14 @@ from scipy import stats
 
 from ..errors import PriorError
 from ..language.ir import DistributionSpec, ParamClass, PriorTarget
-from ..model.families import get_family, scalar_aux
-from ..model.lower import CompiledModel, param_key
-from ..model.priors import ParamPrior, PriorTable, sd_targets
-from .results import constrained_draws, dims_and_coords
+from ..model.density import constrain, unconstrain
+from ..model.params import BlockParams, Params, PredictorParams
+from ..model.predictive import Kind, predictive_over_draws
+from ..model.priors import ParamPrior, sd_targets
+from .results import constrained_draws
+
+if TYPE_CHECKING:
+    from .api import Model
 
 __all__ = ["sample_prior"]
 
@@ -59,56 +65,49 @@ def _draw(prior: ParamPrior, n: int, rng: np.random.Generator) -> np.ndarray:
     return d.ppf(u)
 
 
-def sample_prior(
-    compiled: CompiledModel, priors: PriorTable, design, draws: int = 500, seed: int = 0
-):
+def sample_prior(model: Model, draws: int = 500, seed: int = 0):
     """Draws from the prior and the prior predictive, as an ArviZ DataTree (groups prior,
     prior_predictive, observed_data)."""
     if not isinstance(draws, int) or draws < 1:
         raise PriorError(f"draws must be a positive whole number, got {draws!r}")
+    design, priors, lowered = model.design, model.priors, model.lowered
     rng = np.random.default_rng(seed)
-    values: dict[str, np.ndarray] = {}
+    predictors = []
     for dpar, pred in design.predictors:
         d = None if dpar == "mu" else dpar
+        b0 = None
         if pred.intercept:
             t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
             k = design.n_thresholds if dpar == "mu" else 0
-            values[param_key(dpar, "b_Intercept")] = (
-                np.sort(np.stack([_draw(priors[t], draws, rng) for _ in range(k)], axis=-1), axis=-1) if k
-                else _draw(priors[t], draws, rng))
-        values[param_key(dpar, "b")] = (
-            np.stack([_draw(priors[PriorTarget(ParamClass.B, coef=c, dpar=d)], draws, rng) for c in pred.coef_names],
-                     axis=-1) if pred.coef_names else np.zeros((draws, 0)))
+            b0 = (np.sort(np.stack([_draw(priors[t], draws, rng) for _ in range(k)], axis=-1), axis=-1) if k
+                  else _draw(priors[t], draws, rng))
+        b = (np.stack([_draw(priors[PriorTarget(ParamClass.B, coef=c, dpar=d)], draws, rng) for c in pred.coef_names],
+                      axis=-1) if pred.coef_names else np.zeros((draws, 0)))
+        predictors.append(PredictorParams(b0, None, b))
     key = jax.random.key(seed)
-    for b, blk in enumerate(compiled.blocks):
+    blocks = []
+    for blk in lowered.blocks:
         sd = np.stack([_draw(priors[t], draws, rng) for t in sd_targets(design, blk)], axis=-1)
         z = rng.standard_normal((draws, blk.n_levels, blk.k))
-        values[f"sd_{b}"], values[f"z_{b}"] = sd, z
+        L = None
         if blk.correlated:
             eta = priors[PriorTarget(ParamClass.COR, group=blk.name)].distribution.args[0]
             key, sub = jax.random.split(key)
             L = np.asarray(nd.LKJCholesky(blk.k, eta).sample(sub, (draws,)))
-            values[f"L_{b}"] = L
-            values[f"r_{b}"] = np.einsum("dlj,dkj->dlk", z, L) * sd[:, None, :]
+            r = np.einsum("dlj,dkj->dlk", z, L) * sd[:, None, :]
         else:
-            values[f"r_{b}"] = z * sd[:, None, :]
-    family = get_family(design.spec.family.name)
-    for a in scalar_aux(design.spec):
-        values[a.name] = _draw(priors[PriorTarget(ParamClass.AUX, dpar=a.name)], draws, rng)
-    flat = np.stack([compiled.unconstrain({k: v[d] for k, v in values.items()}) for d in range(draws)])
-    prior = constrained_draws(jax.jit(jax.vmap(compiled.constrain)), flat[None], design)
-
-    data = compiled.data
-
-    def predict(key, x):
-        params = compiled.constrain(x)
-        eta = compiled.eta_from_params(params, data)
-        return family.sample_eta(key, eta, compiled.link, compiled.aux_from_params(params, data))
-
+            r = z * sd[:, None, :]
+        blocks.append(BlockParams(sd, L, r, z))
+    aux = {a.name: _draw(priors[PriorTarget(ParamClass.AUX, dpar=a.name)], draws, rng) for a in lowered.aux}
+    values = Params(tuple(predictors), tuple(blocks), aux)
+    flat = np.stack([unconstrain(lowered, jax.tree.map(lambda v, d=d: v[d], values)) for d in range(draws)])
+    constrain_all = jax.jit(jax.vmap(functools.partial(constrain, lowered)))
+    prior = constrained_draws(constrain_all, flat[None], model.naming)
     keys = jax.random.split(jax.random.fold_in(key, 1), draws)
-    y_rep = np.asarray(jax.jit(jax.vmap(predict))(keys, jnp.asarray(flat, dtype=compiled.dtype)))
+    params = constrain_all(jnp.asarray(flat, dtype=lowered.dtype))
+    y_rep = np.asarray(predictive_over_draws(lowered, Kind.RESPONSE)(params, lowered.data, keys))
     response = design.spec.response.label
-    dims, coords = dims_and_coords(design)
+    dims, coords = model.naming.dims_and_coords()
     return az.from_dict(
         {"prior": prior, "prior_predictive": {response: y_rep[None]}, "observed_data": {response: design.y}},
         dims=dims, coords=coords,
