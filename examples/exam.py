@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 
 import pandas as pd
-from hdsl.datasets import load
 
 import hdsl
+from hdsl.datasets import load
 
 SPEC = """
 normexam ~ standLRT + (1 + standLRT | school)

@@ -86,17 +86,16 @@ def assert_log_density_matches(model, np_model, np_args: tuple, to_numpyro, n_po
     """hdsl's log-density (Jacobians included) equals ``-potential_energy`` of a hand-written NumPyro model up
     to a constant at random unconstrained points; ``to_numpyro`` maps hdsl's parameter dict to the NumPyro
     sites. The flat point also maps back to itself."""
-    import jax.numpy as jnp
     from numpyro.infer.util import potential_energy, unconstrain_fn
 
     rng = np.random.default_rng(seed)
     ours, diffs = [], []
     for _ in range(n_points):
         flat = rng.uniform(-bound, bound, size=model.dim)
-        p = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
+        p = model.constrain(flat)
         unc = unconstrain_fn(np_model, np_args, {}, to_numpyro(p))
         ours.append(float(model.log_density(flat)))
         diffs.append(ours[-1] + float(potential_energy(np_model, np_args, {}, unc)))
-        np.testing.assert_allclose(model.compiled.unconstrain(p), flat, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(model.unconstrain(p), flat, rtol=1e-9, atol=1e-9)
     assert np.all(np.isfinite(ours)) and np.ptp(ours) > 1.0
     assert np.ptp(diffs) < 1e-8 * np.max(np.abs(ours)), diffs

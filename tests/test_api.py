@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from conftest import SEED_SPEC
 
 import hdsl
+from hdsl.model import density
 
 
 def test_parameter_names(imm10, corr_data):
@@ -151,7 +153,8 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
             raise KeyboardInterrupt
 
     config = SamplerConfig(chains=2, warmup=100, draws=100, seed=1, blocks=5)
-    draws = sample_nuts(model.compiled.log_density_with, model.dim, config, model.compiled.data,
+    log_density = functools.partial(density.log_density, model.lowered)
+    draws = sample_nuts(log_density, model.dim, config, model.lowered.data,
                         progress=progress)
     assert draws.interrupted
     assert draws.positions.shape[:2] == (2, 40)
@@ -162,12 +165,12 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
 
     from hdsl.workflow.results import NamedDraws, constrained_draws
 
-    constrain = jax.jit(jax.vmap(model.compiled.constrain))
-    named = NamedDraws(model.design, constrain, chains=2, draws=100, rows=7)
-    kept = sample_nuts(model.compiled.log_density_with, model.dim, config, model.compiled.data,
+    constrain = jax.jit(jax.vmap(functools.partial(density.constrain, model.lowered)))
+    named = NamedDraws(model.naming, constrain, chains=2, draws=100, rows=7)
+    kept = sample_nuts(log_density, model.dim, config, model.lowered.data,
                        progress=progress, keep=named)
     assert kept.interrupted and kept.positions is None
-    expected = constrained_draws(constrain, draws.positions, model.design)
+    expected = constrained_draws(constrain, draws.positions, model.naming)
     got = named.result()["posterior"]
     assert got.keys() == expected.keys()
     for k in expected:

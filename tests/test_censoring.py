@@ -21,6 +21,7 @@ from jax.scipy.special import gammainc, gammaincc, gammaln
 from jax.scipy.stats import norm
 
 import hdsl
+from hdsl.model.density import pointwise_log_lik_at
 from hdsl.model.design import MissingRowsWarning
 
 jax.config.update("jax_enable_x64", True)
@@ -82,8 +83,9 @@ def test_censored_gaussian_log_density_matches_numpyro(gauss_data):
     np.testing.assert_array_equal(d.additions["cens"], gauss_data["c_num"])
     args = (jnp.asarray(gauss_data["x"].to_numpy()), jnp.asarray(d.main.groups[0].codes), 5,
             jnp.asarray(d.y), jnp.asarray(d.additions["cens"]), jnp.asarray(gauss_data["upper"].to_numpy()))
-    _compare(model, gauss_numpyro, args, lambda p: {"b0": p["b_Intercept"], "b1": p["b"][0], "sd": p["sd_0"][0],
-                                                    "z": p["z_0"][:, 0], "sigma": p["sigma"]})
+    _compare(model, gauss_numpyro, args, lambda p: {"b0": p.predictors[0].intercept, "b1": p.predictors[0].b[0],
+                                                    "sd": p.blocks[0].sd[0],
+                                                    "z": p.blocks[0].z[:, 0], "sigma": p.aux["sigma"]})
 
 
 def test_numeric_codes_equal_words(gauss_data):
@@ -98,7 +100,7 @@ def test_censoring_changes_only_censored_rows(gauss_data):
     cens = hdsl.Model(GAUSS_SPEC, gauss_data, parameterization="noncentered")
     plain = hdsl.Model(GAUSS_SPEC.replace(" | cens(c, upper)", ""), gauss_data, parameterization="noncentered")
     x = jnp.asarray(np.random.default_rng(2).uniform(-1, 1, cens.dim))
-    a, b = np.asarray(cens.compiled.pointwise_log_lik(x)), np.asarray(plain.compiled.pointwise_log_lik(x))
+    a, b = (np.asarray(pointwise_log_lik_at(m.lowered, x, m.lowered.data)) for m in (cens, plain))
     none = gauss_data["c_num"].to_numpy() == 0
     np.testing.assert_allclose(a[none], b[none], rtol=1e-12)
     assert np.all(a[~none] != b[~none]) and np.all(a[~none] < 0)
@@ -147,7 +149,7 @@ prior: shape ~ gamma(2, 1)"""
 
 
 def _to_surv(p):
-    return {"b0": p["b_Intercept"], "b1": p["b"][0], "k": p["shape"]}
+    return {"b0": p.predictors[0].intercept, "b1": p.predictors[0].b[0], "k": p.aux["shape"]}
 
 
 def test_censored_weibull_log_density_matches_numpyro(times):

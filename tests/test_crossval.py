@@ -13,7 +13,6 @@ import hdsl
 from hdsl.inference.sample import SamplerConfig
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
-from hdsl.model.families import get_family
 from hdsl.workflow.cli import main
 from hdsl.workflow.crossval import (
     MODELS,
@@ -104,12 +103,12 @@ def test_scorer_hand_checkable():
     y = np.array([0.0, 1.0, 3.0, -1.0])
     frame = pd.DataFrame({"y": y})
     cand = _compile("complete_pooling", expand_spec(parse_spec("y ~ 1")), frame, (), "float64", {})
-    assert [b.name for b in cand.compiled.layout.blocks] == ["Intercept", "sigma"]
+    assert [str(b.key) for b in cand.lowered.layout.blocks] == ["Intercept[0]", "sigma"]
     mu, sigma = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 0.5])
     draws = np.stack([mu, np.log(sigma)], axis=1)  # sigma > 0 is sampled on the log scale
     weights = np.array([[0.0, 1, 1, 1], [1, 0, 1, 1]])
-    pred, lpd = (np.asarray(a) for a in _scorer(cand.compiled, get_family("gaussian"))(
-        np.stack([draws, draws]), _stack_folds(cand.compiled.data, weights)))
+    pred, lpd = (np.asarray(a) for a in _scorer(cand.lowered)(
+        np.stack([draws, draws]), _stack_folds(cand.lowered.data, weights)))
     assert pred.shape == lpd.shape == (2, 4)
     np.testing.assert_allclose(pred, 1.0)
     expected = np.log(np.mean(norm.pdf(y[None, :], mu[:, None], sigma[:, None]), axis=0))
@@ -144,8 +143,8 @@ def test_batched_run_has_the_shapes_of_separate_runs(small_data):
     model = hdsl.Model("y ~ 1 + (1 | g)", small_data)
     config = SamplerConfig(chains=2, warmup=40, draws=30, seed=0)
     weights = (stratified_folds(model.design.main.groups[0].codes, 2)[None, :] != np.arange(2)[:, None])
-    pos_b, stats_b, t_b = sample_folds(model.compiled, weights.astype(float), config, batched=True)
-    pos_s, stats_s, t_s = sample_folds(model.compiled, weights.astype(float), config, batched=False)
+    pos_b, stats_b, t_b = sample_folds(model.lowered, weights.astype(float), config, batched=True)
+    pos_s, stats_s, t_s = sample_folds(model.lowered, weights.astype(float), config, batched=False)
     assert pos_b.shape == pos_s.shape == (2, 2, 30, model.dim)
     assert stats_b.keys() == stats_s.keys()
     for k in stats_b:

@@ -15,6 +15,7 @@ from conftest import assert_log_density_matches
 from numpyro.distributions import constraints
 
 import hdsl
+from hdsl.model.density import family_args
 
 jax.config.update("jax_enable_x64", True)
 
@@ -73,12 +74,13 @@ def correlated_numpyro(x, g, n_groups, y):
 
 def test_log_density_matches_numpyro(data):
     model = hdsl.Model(CORRELATED, data, dtype="float64")
-    assert len(model.compiled.blocks) == 1 and model.compiled.blocks[0].correlated
+    assert len(model.lowered.blocks) == 1 and model.lowered.blocks[0].correlated
     g = model.design.main.groups[0]
     args = (jnp.asarray(data["x"].to_numpy()), jnp.asarray(g.codes), g.n_levels, jnp.asarray(data["y"].to_numpy()))
     assert_log_density_matches(model, correlated_numpyro, args, lambda p: {
-        "b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
-        "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_0"][1], "L": p["L_0"], "z": p["z_0"]}, n_points=15)
+        "b0": p.predictors[0].intercept, "b1": p.predictors[0].b[0], "s0": p.predictors[1].intercept,
+        "s1": p.predictors[1].b[0], "sd_mu": p.blocks[0].sd[0], "sd_sigma": p.blocks[0].sd[1],
+        "L": p.blocks[0].cor_cholesky, "z": p.blocks[0].z}, n_points=15)
 
 
 def test_student_with_modelled_sigma_matches_numpyro(data):
@@ -95,7 +97,7 @@ prior: sd_sigma[g, Intercept] ~ normal(0, 0.5)
 prior: nu ~ gamma(2, 0.1)
 """
     model = hdsl.Model(spec, data, dtype="float64", parameterization="noncentered")
-    assert [b.correlated for b in model.compiled.blocks] == [False, False]
+    assert [b.correlated for b in model.lowered.blocks] == [False, False]
     assert model.parameter_names == ["b_Intercept", "b_x", "b_sigma_Intercept", "b_sigma_x", "sd_g__Intercept",
                                      "sd_g__sigma_Intercept", "nu"]
     g = model.design.main.groups[0]
@@ -113,8 +115,10 @@ prior: nu ~ gamma(2, 0.1)
         numpyro.sample("y", dist.StudentT(nu, mu, sigma), obs=y)
 
     assert_log_density_matches(model, numpyro_model, (), lambda p: {
-        "b0": p["b_Intercept"], "b1": p["b"][0], "s0": p["b_Intercept__sigma"], "s1": p["b__sigma"][0],
-        "sd_mu": p["sd_0"][0], "sd_sigma": p["sd_1"][0], "nu": p["nu"], "z_mu": p["z_0"], "z_sigma": p["z_1"]},
+        "b0": p.predictors[0].intercept, "b1": p.predictors[0].b[0], "s0": p.predictors[1].intercept,
+        "s1": p.predictors[1].b[0],
+        "sd_mu": p.blocks[0].sd[0], "sd_sigma": p.blocks[1].sd[0], "nu": p.aux["nu"], "z_mu": p.blocks[0].z,
+        "z_sigma": p.blocks[1].z},
         n_points=10, seed=2)
 
 
@@ -188,6 +192,6 @@ def test_modelled_parameters_stay_in_their_support(data, family, dpar, low, high
     rng = np.random.default_rng(0)
     for _ in range(5):
         flat = jnp.asarray(rng.uniform(-4, 4, size=model.dim))
-        values = np.asarray(model.compiled.aux_from_params(model.compiled.constrain(flat), model.compiled.data)[dpar])
+        values = np.asarray(family_args(model.lowered, model.constrain(flat), model.lowered.data)[dpar])
         assert values.shape == (len(df),) and np.all((values >= low) & (values <= high))  # closed: rounding
         assert np.isfinite(float(model.log_density(flat)))

@@ -119,7 +119,7 @@ def test_pathfinder_starts_on_the_seed_model(imm10):
     import hdsl
 
     model = hdsl.Model(SEED_SPEC, imm10)
-    ld = lambda v: model.compiled.log_density_with(v, model.compiled.data)  # noqa: E731
+    ld = model.log_density
     starts = jax.random.uniform(jax.random.key(0), (4, model.dim), minval=-2, maxval=2, dtype=jnp.float64)
     paths = jax.jit(jax.vmap(lambda k, x: pathfinder_one(k, x, ld)))(jax.random.split(jax.random.key(1), 4), starts)
     picked = choose_starts(jax.random.key(2), paths, starts)

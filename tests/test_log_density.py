@@ -18,6 +18,7 @@ from conftest import CORR_SPEC, SEED_SPEC
 from numpyro.infer.util import log_density, potential_energy, unconstrain_fn
 
 import hdsl
+from hdsl.model import density
 
 jax.config.update("jax_enable_x64", True)
 
@@ -62,14 +63,14 @@ def _compare(model: hdsl.Model, np_model, np_args, to_numpyro, n_points=20, seed
     ours, theirs, theirs_joint = [], [], []
     for _ in range(n_points):
         flat = rng.uniform(-2, 2, size=model.dim)
-        params = {k: np.asarray(v) for k, v in model.compiled.constrain(jnp.asarray(flat)).items()}
+        params = model.constrain(flat)
         values = to_numpyro(params)
         unc = unconstrain_fn(np_model, np_args, {}, values)
         ours.append(float(model.log_density(flat)))
         theirs.append(-float(potential_energy(np_model, np_args, {}, unc)))
         theirs_joint.append(float(log_density(np_model, np_args, {}, values)[0]))
         # the flat point maps back to itself
-        np.testing.assert_allclose(model.compiled.unconstrain(params), flat, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(model.unconstrain(params), flat, rtol=1e-9, atol=1e-9)
     diff = np.array(ours) - np.array(theirs)
     assert np.all(np.isfinite(ours))
     assert np.ptp(diff) < 1e-8 * max(1.0, np.max(np.abs(ours))), diff
@@ -85,8 +86,9 @@ def _seed_args(model: hdsl.Model, imm10) -> tuple:
 
 
 def _seed_to_numpyro(p: dict) -> dict:
-    return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd_a": p["sd_0"][0], "sd_b": p["sd_0"][1],
-            "z": p["z_0"], "sigma": p["sigma"]}
+    mu, block = p.predictors[0], p.blocks[0]
+    return {"b0": mu.intercept, "b1": mu.b[0], "sd_a": block.sd[0], "sd_b": block.sd[1], "z": block.z,
+            "sigma": p.aux["sigma"]}
 
 
 def test_seed_model_log_density_matches_numpyro(imm10):
@@ -101,8 +103,9 @@ def test_correlated_model_log_density_matches_numpyro(corr_data):
             jnp.asarray(corr_data["y"].to_numpy()))
 
     def to_numpyro(p):
-        return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd": p["sd_0"], "L": p["L_0"], "z": p["z_0"],
-                "sigma": p["sigma"]}
+        mu, block = p.predictors[0], p.blocks[0]
+        return {"b0": mu.intercept, "b1": mu.b[0], "sd": block.sd, "L": block.cor_cholesky, "z": block.z,
+                "sigma": p.aux["sigma"]}
 
     _compare(model, corr_numpyro, args, to_numpyro)
 
@@ -123,7 +126,7 @@ def test_intercept_prior_is_on_user_scale(imm10):
     rng = np.random.default_rng(1)
     for _ in range(5):
         flat = rng.uniform(-2, 2, size=m1.dim)
-        b0 = float(m1.compiled.constrain(jnp.asarray(flat))["b_Intercept"])
+        b0 = float(m1.constrain(flat).predictors[0].intercept)
         expected = dist.Normal(0.0, 1.0).log_prob(b0) - dist.Normal(40.0, 50.0).log_prob(b0)
         assert float(m2.log_density(flat) - m1.log_density(flat)) == pytest.approx(float(expected), rel=1e-9)
 
@@ -136,9 +139,10 @@ def test_centered_correlated_model_log_density_matches_numpyro(corr_data):
             jnp.asarray(corr_data["y"].to_numpy()))
 
     def to_numpyro(p):
-        pop = np.array([p["b_Intercept"], p["b"][0]])
-        return {"b0": p["b_Intercept"], "b1": p["b"][0], "sd": p["sd_0"], "L": p["L_0"],
-                "beta": p["r_0"] + pop, "sigma": p["sigma"]}
+        mu, block = p.predictors[0], p.blocks[0]
+        pop = np.array([mu.intercept, mu.b[0]])
+        return {"b0": mu.intercept, "b1": mu.b[0], "sd": block.sd, "L": block.cor_cholesky, "beta": block.r + pop,
+                "sigma": p.aux["sigma"]}
 
     _compare(model, corr_centered_numpyro, args, to_numpyro)
 
@@ -162,13 +166,15 @@ def test_sufficient_statistics_equal_the_row_sum(imm10, parameterization):
     """imm10's Gaussian likelihood is evaluated from per-school sums; it equals the sum over rows."""
     model = hdsl.Model("math ~ homework + (1 + homework | schid)", imm10, dtype="float64",
                        parameterization=parameterization)
-    assert "suff" in model.compiled.data
-    rows = {k: v for k, v in model.compiled.data.items() if k != "suff"}
+    data = model.lowered.data
+    assert data.suff is not None
+    rows = data._replace(suff=None)
     rng = np.random.default_rng(3)
     for _ in range(10):
         x = jnp.asarray(rng.uniform(-2, 2, model.dim))
-        a = model.compiled.log_density_with(x, model.compiled.data)
-        b = model.compiled.log_density_with(x, rows)
+        a = density.log_density(model.lowered, x, data)
+        b = density.log_density(model.lowered, x, rows)
         assert float(a) == pytest.approx(float(b), rel=1e-10, abs=1e-8)
-        np.testing.assert_allclose(jax.grad(model.compiled.log_density_with)(x, model.compiled.data),
-                                   jax.grad(model.compiled.log_density_with)(x, rows), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(jax.grad(density.log_density, argnums=1)(model.lowered, x, data),
+                                   jax.grad(density.log_density, argnums=1)(model.lowered, x, rows),
+                                   rtol=1e-8, atol=1e-8)

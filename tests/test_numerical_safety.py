@@ -62,7 +62,7 @@ def compiled(family: str):
             model = hdsl.Model(f"{lhs} ~ x + (1 | g)\nfamily: {family}", df, dtype="float64")
         except hdsl.FormulaError as exc:  # a family the lowering does not support (yet)
             pytest.skip(str(exc))
-    return model.dim, jax.jit(jax.vmap(jax.value_and_grad(model.compiled.log_density)))
+    return model.dim, jax.jit(jax.vmap(jax.value_and_grad(model.log_density)))
 
 
 def points(bound: float):

@@ -86,7 +86,8 @@ prior: sd ~ normal(0, 1)
             numpyro.factor("y", jnp.sum(log_p))
 
     assert_log_density_matches(model, np_model, (), lambda p: {
-        "theta": p["b_Intercept"], "b": p["b"][0], "sd": p["sd_0"][0], "z": p["z_0"][:, 0]})
+        "theta": p.predictors[0].intercept, "b": p.predictors[0].b[0], "sd": p.blocks[0].sd[0],
+        "z": p.blocks[0].z[:, 0]})
 
 
 def test_categorical_log_density_matches_numpyro(nominal_data):
@@ -119,8 +120,9 @@ prior: sd_mu3 ~ normal(0, 0.5)
         numpyro.sample("y", dist.CategoricalLogits(logits), obs=y)
 
     assert_log_density_matches(model, np_model, (), lambda p: {
-        "a2": p["b_Intercept__mu2"], "a3": p["b_Intercept__mu3"], "b2": p["b__mu2"][0], "b3": p["b__mu3"][0],
-        "sd2": p["sd_0"][0], "sd3": p["sd_1"][0], "z2": p["z_0"][:, 0], "z3": p["z_1"][:, 0]})
+        "a2": p.predictors[0].intercept, "a3": p.predictors[1].intercept, "b2": p.predictors[0].b[0],
+        "b3": p.predictors[1].b[0],
+        "sd2": p.blocks[0].sd[0], "sd3": p.blocks[1].sd[0], "z2": p.blocks[0].z[:, 0], "z3": p.blocks[1].z[:, 0]})
 
 
 @pytest.fixture(scope="module")

@@ -28,8 +28,7 @@ def test_float32_log_density_and_gradient_match_float64(corr_data):
     m64 = hdsl.Model(CORR_SPEC, corr_data, dtype="float64")
     m32 = hdsl.Model(CORR_SPEC, corr_data, dtype="float32")
     assert jax.config.jax_enable_x64
-    grad64, grad32 = jax.jit(jax.value_and_grad(m64.compiled.log_density)), jax.jit(
-        jax.value_and_grad(m32.compiled.log_density))
+    grad64, grad32 = jax.jit(jax.value_and_grad(m64.log_density)), jax.jit(jax.value_and_grad(m32.log_density))
     rng = np.random.default_rng(7)
     for _ in range(10):
         x = rng.uniform(-1.5, 1.5, m64.dim)
@@ -83,10 +82,10 @@ def test_correlation_cholesky_transform_is_numpyros_in_any_dtype(k):
     from numpyro.distributions import constraints
     from numpyro.distributions.transforms import biject_to
 
-    from hdsl.model.lower import _CorrCholesky
+    from hdsl.model.bijectors import CorrCholesky
 
     with jax.enable_x64(True):
-        ours, numpyro_t = _CorrCholesky(), biject_to(constraints.corr_cholesky)
+        ours, numpyro_t = CorrCholesky(), biject_to(constraints.corr_cholesky)
         u = np.random.default_rng(k).normal(0, 1.5, (6, k * (k - 1) // 2))
         u64 = jnp.asarray(u, jnp.float64)
         np.testing.assert_array_equal(np.asarray(ours(u64)), np.asarray(numpyro_t(u64)))

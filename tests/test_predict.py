@@ -12,7 +12,6 @@ import pytest
 
 import hdsl
 from hdsl.workflow.api import Fit, Model
-from hdsl.workflow.results import parameter_names
 
 
 def _values(tree) -> np.ndarray:
@@ -35,7 +34,7 @@ def _fake_fit(spec: str, df: pd.DataFrame, chains: int = 2, draws: int = 50, see
         model = Model(spec, df)
     rng = np.random.default_rng(seed)
     post: dict[str, np.ndarray] = {}
-    for name in parameter_names(model.design):
+    for name in model.parameter_names:
         if name.startswith("cor_"):
             post[name] = rng.uniform(-0.6, 0.6, (chains, draws))
         elif name.startswith("sd_") or name in ("sigma", "shape", "phi", "nu"):

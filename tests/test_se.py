@@ -53,10 +53,10 @@ def test_se_log_density_matches_numpyro(sigma_too):
     ours, theirs = [], []
     for _ in range(10):
         flat = rng.uniform(-2, 2, model.dim)
-        p = model.compiled.constrain(jnp.asarray(flat))
-        values = {"b0": p["b_Intercept"], "tau": p["sd_0"][0], "z": p["z_0"][:, 0]}
+        p = model.constrain(flat)
+        values = {"b0": p.predictors[0].intercept, "tau": p.blocks[0].sd[0], "z": p.blocks[0].z[:, 0]}
         if sigma_too:
-            values["sigma"] = p["sigma"]
+            values["sigma"] = p.aux["sigma"]
         ours.append(float(model.log_density(flat)))
         theirs.append(-float(potential_energy(schools_numpyro, args, {}, unconstrain_fn(schools_numpyro, args, {},
                                                                                        values))))
