@@ -73,7 +73,7 @@ def main() -> None:
         fold_id = stratified_folds(model.design.main.groups[0].codes, 5, args.seed)
         weights = (fold_id[None, :] != np.arange(args.seq_folds)[:, None]).astype(float)
         t0 = time.perf_counter()
-        _, _, tm = sample_folds(model.compiled, weights, config, batched=False)
+        _, _, tm = sample_folds(model.lowered, weights, config, batched=False)
         seq = time.perf_counter() - t0
     per_fold, per_fold_run = seq / args.seq_folds, (tm["warmup_s"] + tm["sample_s"]) / args.seq_folds
 

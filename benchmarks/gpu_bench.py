@@ -109,13 +109,15 @@ def _cases(scale_sizes: list[str]) -> list[tuple[str, str, pd.DataFrame]]:
 def _evaluator(model, keep_suff: bool, device):
     """``points (n, dim) -> (log-density (n,), gradient (n, dim))`` on ``device``: one compiled program,
     ``lax.map`` over the points (no n-fold memory at 1M rows)."""
+    import functools
+
     import jax
 
-    data = dict(model.compiled.data)
-    if not keep_suff:
-        data.pop("suff", None)
+    from hdsl.model.density import log_density
+
+    data = model.lowered.data if keep_suff else model.lowered.data._replace(suff=None)
     data = jax.device_put(data, device)
-    vg = jax.value_and_grad(model.compiled.log_density_with)
+    vg = jax.value_and_grad(functools.partial(log_density, model.lowered))
     fn = jax.jit(lambda pts, d: jax.lax.map(lambda x: vg(x, d), pts))
 
     def run(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -161,7 +163,7 @@ def correctness(args: argparse.Namespace) -> None:
         f32 = {}
         for param, keep in VARIANTS:
             model = hdsl.Model(spec, df, dtype="float32", parameterization=param)
-            if keep and "suff" not in model.compiled.data:
+            if keep and model.lowered.data.suff is None:
                 print(f"note: {name}: no sufficient statistics in this model", flush=True)
             if name not in points:
                 rng = np.random.default_rng(7)

@@ -12,6 +12,7 @@ them. If the posterior is right, ranks are uniform on 0..L: chi-square over 10 b
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 import warnings
 from dataclasses import dataclass
@@ -93,21 +94,10 @@ def simulate(name: str, df: pd.DataFrame, k: int, rng: np.random.Generator) -> t
     return truth, mu + sigma[:, None] * rng.normal(size=mu.shape)
 
 
-def named_draws(params: dict, truth_names: list[str]) -> dict[str, np.ndarray]:
-    """Constrained draws (K, S) of the named parameters."""
-    out = {"b_Intercept": params["b_Intercept"], "b_x": params["b"][..., 0], "sd_g__Intercept": params["sd_0"][..., 0]}
-    if "sd_g__x" in truth_names:
-        out["sd_g__x"] = params["sd_0"][..., 1]
-    if "cor_g__Intercept__x" in truth_names:
-        out["cor_g__Intercept__x"] = params["L_0"][..., 1, 0]
-    if "sigma" in truth_names:
-        out["sigma"] = params["sigma"]
-    return {k: np.asarray(v) for k, v in out.items()}
-
-
 def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin: int, seed: int) -> list[dict]:
     import hdsl
     from hdsl.inference.sample import SamplerConfig, sample_nuts
+    from hdsl.model.density import constrain, log_density
 
     rng = np.random.default_rng(seed)
     df = design(rng)
@@ -115,26 +105,28 @@ def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         model = hdsl.Model(m.spec, df.assign(y=ys[0]), parameterization="noncentered")
-    c = model.compiled
-    data = jax.tree.map(lambda a: jnp.broadcast_to(a, (k,) + a.shape), c.data)
-    data["y"] = jnp.asarray(ys, dtype=c.dtype)
-    if "suff" in data:  # Gaussian per-level sufficient statistics of the training y: recompute for each y
+    lowered = model.lowered
+    data = jax.tree.map(lambda a: jnp.broadcast_to(a, (k,) + a.shape), lowered.data)
+    data = data._replace(y=jnp.asarray(ys, dtype=lowered.dtype))
+    if data.suff is not None:  # Gaussian per-level sufficient statistics of the training y: recompute for each y
         from dataclasses import replace
 
-        from hdsl.model.lower import _gaussian_sufficient_statistics
+        from hdsl.model.lower import sufficient_statistics
 
         xbar = model.design.main.X.mean(axis=0)
-        suffs = [_gaussian_sufficient_statistics(replace(model.design, y=y), xbar, c.dtype) for y in ys]
-        data["suff"] = jax.tree.map(lambda *a: jnp.stack(a), *suffs)
+        suffs = [sufficient_statistics(replace(model.design, y=y), xbar, lowered.dtype) for y in ys]
+        data = data._replace(suff=jax.tree.map(lambda *a: jnp.stack(a), *suffs))
     t0 = time.perf_counter()
     config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed)
-    result = sample_nuts(c.log_density_with, model.dim, config, data, batch=k, dtype=c.dtype)
+    result = sample_nuts(functools.partial(log_density, lowered), model.dim, config, data, batch=k,
+                         dtype=lowered.dtype)
     elapsed = time.perf_counter() - t0
     pos = result.positions[:, :, ::thin]  # (K, chains, L, dim)
     flat = jnp.asarray(pos.reshape(-1, model.dim))
-    params = jax.jit(jax.vmap(c.constrain))(flat)
-    params = {n: np.asarray(v).reshape((k, -1) + v.shape[1:]) for n, v in params.items()}
-    post = named_draws(params, list(truth))
+    params = jax.jit(jax.vmap(functools.partial(constrain, lowered)))(flat)
+    params = jax.tree.map(lambda v: np.asarray(v).reshape((k, -1) + v.shape[1:]), params)
+    named = model.naming.named(params)
+    post = {name: np.asarray(named[name]) for name in truth}
     n_draws = post["b_Intercept"].shape[1]
     divergent = int(result.stats["diverging"].sum())
     rows = []

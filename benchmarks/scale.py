@@ -167,7 +167,7 @@ def grad_timings(labels: list[str], repeats: int, dtype: str = "float64") -> lis
         for param in ("auto", "noncentered"):
             m = hdsl.Model(SPEC, df, parameterization=param, dtype=dtype)
             x0 = jax.random.uniform(jax.random.key(0), (m.dim,), jnp.dtype(dtype), -0.5, 0.5)
-            fns[param] = (jax.jit(jax.grad(m.compiled.log_density)), x0)
+            fns[param] = (jax.jit(jax.grad(m.log_density)), x0)
         ld, dim = prepare(df, dtype)
         x0 = jax.random.uniform(jax.random.key(0), (dim,), jnp.dtype(dtype), -0.5, 0.5)
         fns["hand"] = (jax.jit(jax.grad(ld)), x0)
