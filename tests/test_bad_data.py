@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import hdsl
-from hdsl.model.design import GroupingFactorWarning, MissingRowsWarning
+from hdsl.model.bind import GroupingFactorWarning, MissingRowsWarning
 
 
 def base(n: int = 12) -> pd.DataFrame:

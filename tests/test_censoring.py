@@ -21,8 +21,8 @@ from jax.scipy.special import gammainc, gammaincc, gammaln
 from jax.scipy.stats import norm
 
 import hdsl
+from hdsl.model.bind import MissingRowsWarning
 from hdsl.model.density import pointwise_log_lik_at
-from hdsl.model.design import MissingRowsWarning
 
 jax.config.update("jax_enable_x64", True)
 

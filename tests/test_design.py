@@ -11,8 +11,9 @@ import pytest
 from hdsl.errors import DataError, FormulaError
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
+from hdsl.model.bind import GroupingFactorWarning, MissingRowsWarning, bind_design
 from hdsl.model.coding import brms_name
-from hdsl.model.design import BoundDesign, GroupingFactorWarning, MissingRowsWarning, bind_design, bind_predictor
+from hdsl.model.design import BoundDesign, Codebook, bind_predictor
 
 
 def bind(text: str, data: pd.DataFrame, **kw) -> BoundDesign:
@@ -20,8 +21,8 @@ def bind(text: str, data: pd.DataFrame, **kw) -> BoundDesign:
 
 
 def rebind(design: BoundDesign, new: pd.DataFrame):
-    """The population-level design of new data, encoded with the training state."""
-    return bind_predictor(design.spec.predictor, new, dict(design.main.factor_state))
+    """The population-level design of new data, encoded with the training encoding."""
+    return bind_predictor(design.spec.predictor, new, Codebook(design.encoding))
 
 
 @pytest.fixture
@@ -210,17 +211,20 @@ def test_new_data_unseen_level(df):
     with pytest.raises(DataError, match=msg) as e:
         rebind(d, pd.DataFrame({"x": [1.0], "f": ["zz"]}))
     assert e.value.column == "f"
-    with pytest.raises(DataError, match="level 'w' of 'g'"):
+    with pytest.raises(DataError, match="level 'w' of grouping factor 'g'"):
         bind_predictor(expand_spec(parse_spec("y ~ (1 | g)")).predictor, pd.DataFrame({"g": ["w"]}),
-                       dict(bind("y ~ (1 | g)", df).main.factor_state))
+                       Codebook(bind("y ~ (1 | g)", df).encoding))
 
 
-def test_state_is_plain_data(df):
-    state = bind("y ~ scale(x) + C(f, sum) + poly(x, 2) + (1 | g)", df).main.factor_state
+def test_encoding_is_plain_frozen_data(df):
+    encoding = bind("y ~ scale(x) + C(f, sum) + poly(x, 2) + (1 | g)", df).encoding
+    state = encoding.factors
     assert state["scale(x)"] == {"mean": pytest.approx(df.x.mean()), "sd": pytest.approx(df.x.std())}
     assert state["C(f, sum)"] == {"levels": ("a", "b", "c"), "contrast": "sum"}
     assert set(state["poly(x, 2)"]) == {"alpha", "norm2"}
-    assert state["levels:g"] == ("u", "v")
+    assert encoding.group_levels == {"g": ("u", "v")}
+    with pytest.raises(TypeError):
+        encoding.group_levels["h"] = ("x",)  # binding new data cannot change the training encoding
 
 
 def test_distinct_labels_match_the_row_by_row_labels():

@@ -19,8 +19,8 @@ import pytest
 
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
+from hdsl.model.bind import bind_design
 from hdsl.model.coding import brms_name
-from hdsl.model.design import bind_design
 
 formulaic = pytest.importorskip("formulaic")
 IMM10 = Path("/work/shared/data/imm10/imm10.csv")

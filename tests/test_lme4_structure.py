@@ -19,7 +19,8 @@ import pytest
 
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
-from hdsl.model.design import BoundDesign, GroupingFactorWarning, bind_design
+from hdsl.model.bind import GroupingFactorWarning, bind_design
+from hdsl.model.design import BoundDesign
 
 IMM10 = Path("/work/shared/data/imm10/imm10.csv")
 

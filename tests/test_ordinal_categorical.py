@@ -178,7 +178,7 @@ def test_bad_categorical_responses(nominal_data):
     with pytest.raises(hdsl.FormulaError, match="must be a column"):
         hdsl.Model("log(y) ~ x\nfamily: cumulative", nominal_data)
     model = hdsl.Model("y ~ x\nfamily: categorical", nominal_data)
-    from hdsl.model.design import response_values
+    from hdsl.model.bind import response_values
 
     with pytest.raises(hdsl.DataError, match="'d' at row 1, which is not one of its categories"):
         response_values(model.spec, pd.DataFrame({"y": ["a", "d"]}), model.design.categories)

@@ -27,7 +27,8 @@ from ..language.expand import expand_spec
 from ..language.ir import ModelSpec
 from ..language.parse import parse_spec
 from ..model import density
-from ..model.design import BoundDesign, bind_design, group_blocks
+from ..model.bind import bind_design
+from ..model.design import BoundDesign, group_blocks
 from ..model.lower import LoweredModel, lower_model
 from ..model.naming import NamingTable
 from ..model.params import Params

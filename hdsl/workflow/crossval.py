@@ -35,7 +35,8 @@ from ..language.expand import expand_spec
 from ..language.ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
 from ..language.parse import parse_spec
 from ..model import density
-from ..model.design import BoundDesign, bind_design
+from ..model.bind import bind_design
+from ..model.design import BoundDesign
 from ..model.families import get_family
 from ..model.lower import LoweredModel, lower_model
 from ..model.params import ModelData

@@ -20,17 +20,16 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataError, HdslError
+from ..errors import HdslError
 from ..language.expand import expand_spec
 from ..language.parse import parse_spec
+from ..model.bind import bind_new_data
 from ..model.coding import brms_name
 from ..model.density import effects_from_standard_normal
-from ..model.design import GroupDesign, PredictorDesign, bind_additions, bind_predictor, response_values
-from ..model.families import get_family
+from ..model.design import Codebook, NewLevels, PredictorDesign, bind_predictor
 from ..model.lower import model_data
 from ..model.params import Params
 from ..model.predictive import Kind, predictive_over_draws
-from ..model.terms import columns_used
 
 if TYPE_CHECKING:
     from .api import Fit, Model
@@ -108,7 +107,7 @@ def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None
         if newdata is not None and term.terms:
             # bind the term to learn its coefficient names (a categorical term has one per level)
             stub = dataclasses.replace(model.spec.predictor, intercept=False, terms=(), groups=(term,), offsets=())
-            bound = bind_predictor(stub, newdata, dict(model.design.main.factor_state), allow_new_levels=True)
+            bound = bind_predictor(stub, newdata, Codebook(model.design.encoding), NewLevels.APPEND)
             coefs = set(bound.groups[0].coef_names)
         found: set[str] = set()
         for i in members:
@@ -123,50 +122,6 @@ def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None
     return [masks] + [[np.full(len(g.coef_names), g.name in named) for g in pred.groups] for _, pred in preds[1:]]
 
 
-def _spec_predictors(model: Model) -> list:
-    """The formula of each of the design's predictors (a categorical response's mu2, mu3, ... share one)."""
-    dpars = dict(model.spec.dpars)
-    return [dpars.get(dpar, model.spec.predictor) for dpar, _ in model.design.predictors]
-
-
-def _check_columns(model: Model, newdata: pd.DataFrame, kept: list[list[bool]]) -> None:
-    cols = []
-    for pred, keep_terms in zip(_spec_predictors(model), kept, strict=True):
-        factors = [f for t in pred.terms for f in t.factors] + list(pred.offsets)
-        cols += [n.name for f in factors for n in columns_used(f.expr)]
-        for g, keep in zip(pred.groups, keep_terms, strict=True):
-            if keep:
-                cols += [n.name for t in g.terms for f in t.factors for n in columns_used(f.expr)] + list(g.group)
-    for c in dict.fromkeys(cols):
-        if c not in newdata.columns:
-            raise DataError(f"newdata has no column '{c}', which the model needs", column=c)
-        if newdata[c].isna().any():
-            row = newdata.index[newdata[c].isna().to_numpy()][0]
-            raise DataError(f"column '{c}' of newdata has a missing value (first at row {row!r}); predictions "
-                            "need every row complete", column=c)
-
-
-def _additions(model: Model, data: pd.DataFrame, kind: str, y: np.ndarray | None) -> dict[str, np.ndarray]:
-    """The addition terms of new data, checked as in training. The log-likelihood needs them all;
-    predictions need those that change the response's distribution (trials, se), not censoring."""
-    def present(f) -> bool:
-        return all(c.name in data.columns for c in columns_used(f.expr))
-
-    additions = model.spec.response.additions
-    if all(present(f) for _, f in additions):
-        out = bind_additions(model.spec, data, y)
-        return out if kind == "loglik" else {k: v for k, v in out.items() if k not in ("cens", "cens_upper")}
-    needed = {"linpred": set(), "mean": {"trials"}, "response": {"trials", "se"},
-              "loglik": {"trials", "se", "cens", "cens_upper", "weights"}}[kind]
-    for name, f in additions:
-        if name in needed and not present(f):
-            raise DataError(f"newdata needs '{f.label}' (the {name} of the response) for this prediction",
-                            column=f.label)
-    kept = tuple((n, f) for n, f in additions if present(f) and n not in ("cens", "cens_upper"))
-    return bind_additions(dataclasses.replace(model.spec, response=dataclasses.replace(model.spec.response,
-                                                                                     additions=kept)), data, y)
-
-
 @dataclasses.dataclass(frozen=True)
 class _Bound:
     preds: dict[str, PredictorDesign]  # by dpar, mu first
@@ -175,55 +130,22 @@ class _Bound:
     y: np.ndarray | None
 
 
-def _bind_new(model: Model, spec_pred, trained: PredictorDesign, newdata: pd.DataFrame, kept: list[bool],
-              allow_new_levels: bool) -> PredictorDesign:
-    """One predictor on new data, encoded as in training; left-out group terms get all-zero columns."""
-    sub = dataclasses.replace(spec_pred, groups=tuple(g for g, k in zip(spec_pred.groups, kept, strict=True) if k))
-    bound = bind_predictor(sub, newdata, dict(model.design.main.factor_state), allow_new_levels=True)
-    n = len(newdata)
-    groups: list[GroupDesign] = []
-    it = iter(bound.groups)
-    for g, keep in zip(trained.groups, kept, strict=True):
-        if not keep:
-            groups.append(GroupDesign(g.term, g.levels, np.zeros(n, np.int32), np.zeros((n, len(g.coef_names))),
-                                      g.coef_names))
-            continue
-        ng = next(it)
-        if ng.n_levels > g.n_levels and not allow_new_levels:
-            new = ng.levels[g.n_levels]
-            raise DataError(f"level '{new}' of grouping factor '{g.name}' was not in the training data",
-                            column=g.name,
-                            hint="pass allow_new_levels=True to draw its effects from the fitted population "
-                                 "distribution, or re_formula='~0' to leave the group-level effects out")
-        groups.append(ng)
-    return dataclasses.replace(bound, groups=tuple(groups))
+#: The addition terms each kind of prediction needs in new data (the log-likelihood needs them all).
+_NEEDED = {"linpred": frozenset(), "mean": frozenset({"trials"}), "response": frozenset({"trials", "se"}),
+           "loglik": frozenset()}
 
 
 def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
           kind: str) -> _Bound:
-    need_response = kind == "loglik"
     design = model.design
     masks = _re_masks(model, re_formula, newdata)
     if newdata is None:
         return _Bound(dict(design.predictors), {k: v for k, v in design.additions.items() if k != "weights"},
-                      masks, design.y if need_response else None)
-    if not isinstance(newdata, pd.DataFrame):
-        newdata = pd.DataFrame(newdata)
-    if len(newdata) == 0:
-        raise DataError("newdata is empty")
-    kept = [[bool(m.any()) for m in ms] for ms in masks]
-    _check_columns(model, newdata, kept)
-    spec_preds = _spec_predictors(model)
-    preds = {dpar: _bind_new(model, sp, trained, newdata, k, allow_new_levels)
-             for (dpar, trained), sp, k in zip(design.predictors, spec_preds, kept, strict=True)}
-    y = None
-    if need_response:
-        label = model.spec.response.label
-        if any(c.name not in newdata.columns for c in columns_used(model.spec.response.factor.expr)):
-            raise DataError(f"newdata needs the response '{label}' for the log-likelihood", column=label)
-        y = response_values(model.spec, newdata, design.categories or None)[0]
-        get_family(model.spec.family.name).check_response(y, label)
-    return _Bound(preds, _additions(model, newdata, kind, y), masks, y)
+                      masks, design.y if kind == "loglik" else None)
+    kept = tuple(tuple(bool(m.any()) for m in ms) for ms in masks)
+    bound = bind_new_data(design, newdata, kept=kept, response=kind == "loglik", additions_needed=_NEEDED[kind],
+                          new_levels=NewLevels.APPEND if allow_new_levels else NewLevels.ERROR)
+    return _Bound(bound.predictors, bound.additions, masks, bound.y)
 
 
 def _effects_with_new_levels(model: Model, params: Params, bound: _Bound, key: jax.Array) -> Params:
