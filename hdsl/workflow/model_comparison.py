@@ -11,16 +11,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
 from ..errors import HdslError
-
-if TYPE_CHECKING:
-    from .api import Fit
+from .protocols import Posterior
 
 __all__ = ["ParetoKWarning", "WaicWarning", "Waic", "loo", "waic", "compare"]
 
@@ -52,7 +49,7 @@ def _log_lik(fit_or_tree, var_name: str | None = None) -> np.ndarray:
     return np.asarray(da.values, dtype=float).reshape(da.sizes["chain"] * da.sizes["draw"], -1)
 
 
-def loo(fit: Fit, *, pointwise: bool = True, var_name: str | None = None):
+def loo(fit: Posterior, *, pointwise: bool = True, var_name: str | None = None):
     """PSIS-LOO from ``arviz_stats.loo``; an :class:`ParetoKWarning` says how many observations have
     Pareto k > 0.7 and what to do about them."""
     import arviz_stats
@@ -103,7 +100,7 @@ class Waic:
                           "waic": self.waic, "waic_se": self.waic_se}, name="waic")
 
 
-def waic(fit: Fit, *, var_name: str | None = None) -> Waic:
+def waic(fit: Posterior, *, var_name: str | None = None) -> Waic:
     """WAIC from the pointwise log-likelihood (ArviZ 1.0 removed it; LOO is preferred, and a
     :class:`WaicWarning` says so when any p_waic_i exceeds 0.4)."""
     ll = _log_lik(fit, var_name)
@@ -119,7 +116,7 @@ def waic(fit: Fit, *, var_name: str | None = None) -> Waic:
                 p_waic=float(p_i.sum()), n_draws=s, n_obs=n, elpd_i=elpd_i, p_waic_i=p_i)
 
 
-def compare(fits: Mapping[str, Fit], *, method: str = "stacking", var_name: str | None = None) -> pd.DataFrame:
+def compare(fits: Mapping[str, Posterior], *, method: str = "stacking", var_name: str | None = None) -> pd.DataFrame:
     """Rank fits by PSIS-LOO (``arviz_stats.compare``): a DataFrame, best model first, with elpd, its
     difference to the best (``elpd_diff``, as ArviZ 1.x signs it: ≤ 0) and the standard error of that
     difference (``dse``), and the model weights. Numbers are not rounded.

@@ -11,7 +11,7 @@ as the original. Every kind goes through the model's one predictive kernel (:mod
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import arviz as az
 import jax
@@ -30,9 +30,7 @@ from ..model.design import Codebook, NewLevels, PredictorDesign, bind_predictor
 from ..model.lower import model_data
 from ..model.params import Params
 from ..model.predictive import Kind, predictive_over_draws
-
-if TYPE_CHECKING:
-    from .api import Fit, Model
+from .protocols import CompiledModel, Posterior
 
 __all__ = ["predict", "posterior_predictive", "log_likelihood", "draw_index"]
 
@@ -41,7 +39,7 @@ KINDS = ("mean", "linpred", "response")
 OBS_DIM = "obs_id"
 
 
-def _model_of(fit: Fit) -> Model:
+def _model_of(fit: Posterior) -> CompiledModel:
     if fit.model is None:
         raise HdslError("this fit has no model attached (it was loaded without its data), so it cannot encode "
                         "data for predictions",
@@ -60,7 +58,7 @@ def draw_index(n_chains: int, n_draws: int, draws: int | None) -> np.ndarray:
     return np.unique(np.linspace(0, n_draws - 1, per_chain).round().astype(int))
 
 
-def posterior_params(model: Model, posterior: xr.Dataset) -> Params:
+def posterior_params(model: CompiledModel, posterior: xr.Dataset) -> Params:
     """The constrained parameters, one row per draw (draws flattened over chains), from the named
     posterior variables through the model's naming table."""
     missing = [n for n in model.parameter_names if n not in posterior.data_vars]
@@ -80,7 +78,7 @@ def posterior_params(model: Model, posterior: xr.Dataset) -> Params:
     return model.naming.params({v.name: flat(v.name) for v in model.naming.variables})
 
 
-def _re_masks(model: Model, re_formula: str | None, newdata: pd.DataFrame | None) -> list[list[np.ndarray]]:
+def _re_masks(model: CompiledModel, re_formula: str | None, newdata: pd.DataFrame | None) -> list[list[np.ndarray]]:
     """Per predictor and group term, which of its coefficients enter the prediction (``re_formula`` as in
     brms). On a family parameter's formula a term is kept whole where ``re_formula`` names its group."""
     preds = model.design.predictors
@@ -135,7 +133,7 @@ _NEEDED = {"linpred": frozenset(), "mean": frozenset({"trials"}), "response": fr
            "loglik": frozenset()}
 
 
-def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
+def _bind(model: CompiledModel, newdata: pd.DataFrame | None, re_formula: str | None, allow_new_levels: bool,
           kind: str) -> _Bound:
     design = model.design
     masks = _re_masks(model, re_formula, newdata)
@@ -148,7 +146,7 @@ def _bind(model: Model, newdata: pd.DataFrame | None, re_formula: str | None, al
     return _Bound(bound.predictors, bound.additions, masks, bound.y)
 
 
-def _effects_with_new_levels(model: Model, params: Params, bound: _Bound, key: jax.Array) -> Params:
+def _effects_with_new_levels(model: CompiledModel, params: Params, bound: _Bound, key: jax.Array) -> Params:
     """Mask the left-out coefficients and append, per draw, effects for new levels drawn from the
     population distribution: r_new = z · Lᵀ · diag(sd), z ~ N(0, I) (the lowering's convention)."""
     preds = list(bound.preds.values())
@@ -170,7 +168,7 @@ def _effects_with_new_levels(model: Model, params: Params, bound: _Bound, key: j
 _KINDS = {"linpred": Kind.LINPRED, "mean": Kind.MEAN, "response": Kind.RESPONSE, "loglik": Kind.LOG_LIK}
 
 
-def _compute(fit: Fit, newdata, kind: str, draws: int | None, allow_new_levels: bool, re_formula,
+def _compute(fit: Posterior, newdata, kind: str, draws: int | None, allow_new_levels: bool, re_formula,
              seed: int) -> tuple[np.ndarray, np.ndarray]:
     model = _model_of(fit)
     posterior = fit.idata["posterior"].to_dataset()
@@ -202,7 +200,7 @@ def _tree(group: str, name: str, values: np.ndarray, draw_coord: np.ndarray, att
     return tree
 
 
-def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: PredictKind = "mean", draws: int | None = None,
+def predict(fit: Posterior, newdata: pd.DataFrame | None = None, kind: PredictKind = "mean", draws: int | None = None,
             allow_new_levels: bool = False, re_formula: str | None = None, seed: int = 0):
     """Posterior predictions as a DataTree with a ``predictions`` group: the response's name holding a
     (chain, draw, obs_id) array, with a last ``category`` dim for a categorical response's probabilities
@@ -216,7 +214,7 @@ def predict(fit: Fit, newdata: pd.DataFrame | None = None, kind: PredictKind = "
     return _tree("predictions", name, values, draw_coord, attrs, _model_of(fit).design.categories)
 
 
-def posterior_predictive(fit: Fit, seed: int = 0):
+def posterior_predictive(fit: Posterior, seed: int = 0):
     """Response draws at the training data, added to ``fit.idata`` as ``posterior_predictive``."""
     values, draw_coord = _compute(fit, None, "response", None, False, None, seed)
     name = _model_of(fit).spec.response.label
@@ -225,7 +223,7 @@ def posterior_predictive(fit: Fit, seed: int = 0):
     return fit.idata
 
 
-def log_likelihood(fit: Fit, newdata: pd.DataFrame, allow_new_levels: bool = False, seed: int = 0,
+def log_likelihood(fit: Posterior, newdata: pd.DataFrame, allow_new_levels: bool = False, seed: int = 0,
                    draws: int | None = None) -> xr.DataArray:
     """Pointwise log-likelihood of ``newdata`` (which must hold the response), (chain, draw, obs_id)."""
     if newdata is None:

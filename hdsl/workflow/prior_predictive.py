@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
 
 import arviz as az
 import jax
@@ -25,10 +24,8 @@ from ..model.density import constrain, unconstrain
 from ..model.params import BlockParams, Params, PredictorParams
 from ..model.predictive import Kind, predictive_over_draws
 from ..model.priors import ParamPrior, sd_targets
+from .protocols import CompiledModel
 from .results import constrained_draws
-
-if TYPE_CHECKING:
-    from .api import Model
 
 __all__ = ["sample_prior"]
 
@@ -65,7 +62,7 @@ def _draw(prior: ParamPrior, n: int, rng: np.random.Generator) -> np.ndarray:
     return d.ppf(u)
 
 
-def sample_prior(model: Model, draws: int = 500, seed: int = 0):
+def sample_prior(model: CompiledModel, draws: int = 500, seed: int = 0):
     """Draws from the prior and the prior predictive, as an ArviZ DataTree (groups prior,
     prior_predictive, observed_data)."""
     if not isinstance(draws, int) or draws < 1:

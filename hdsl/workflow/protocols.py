@@ -1,0 +1,39 @@
+"""What the post-fit modules (predictions, the prior predictive, model comparison, figures) read of a model
+and a fit, as Protocols: they depend on these shapes, not on :mod:`hdsl.workflow.api`, whose ``Model`` and
+``Fit`` call them, so the workflow's modules import one another without a cycle."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from ..language.ir import ModelSpec
+from ..model.design import BoundDesign
+from ..model.lower import LoweredModel
+from ..model.naming import NamingTable
+from ..model.priors import PriorTable
+
+__all__ = ["CompiledModel", "Posterior"]
+
+
+class CompiledModel(Protocol):
+    """A spec bound to its training data and lowered (``hdsl.Model``)."""
+
+    spec: ModelSpec
+    design: BoundDesign
+    priors: PriorTable
+    lowered: LoweredModel
+    naming: NamingTable
+
+    @property
+    def parameter_names(self) -> list[str]: ...
+
+
+class Posterior(Protocol):
+    """A fit (``hdsl.Fit``): the ArviZ DataTree and the model it came from (None after ``hdsl.load`` without
+    data)."""
+
+    idata: Any
+    model: CompiledModel | None
+
+    @property
+    def parameter_names(self) -> list[str]: ...
