@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 import hdsl  # noqa: E402
 from hdsl import plots  # noqa: E402
 from hdsl.errors import HdslError  # noqa: E402
+from hdsl.workflow import plots as wplots  # noqa: E402
 from hdsl.workflow.cli import main  # noqa: E402
 
 N_GROUPS = 6
@@ -166,3 +167,185 @@ def test_cli_plot(gauss_fit, small_data, tmp_path, capsys):
     assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
     assert main(["plot", str(path), "ppc", "--out", str(tmp_path / "p.png")]) == 2
     assert "needs the training data" in capsys.readouterr().err
+
+
+# ---- conditional effects and group lines go through fit.predict: curves follow the formula
+
+@pytest.fixture(scope="module")
+def curved_data() -> pd.DataFrame:
+    """A clearly curved mean in x, a shift per level of f, a numeric z and a group offset."""
+    rng = np.random.default_rng(11)
+    n = 240
+    x = rng.uniform(-2, 2, n)
+    z = rng.normal(0, 1, n)
+    f = rng.choice(["a", "b", "c"], n)
+    g = rng.integers(0, N_GROUPS, n)
+    shift = pd.Series({"a": 0.0, "b": 1.0, "c": -1.0})[f].to_numpy()
+    y = 1 + 0.5 * x + 1.5 * x**2 + 0.8 * z + shift + rng.normal(0, 0.7, N_GROUPS)[g] + rng.normal(0, 0.5, n)
+    return pd.DataFrame({"y": y, "x": x, "z": z, "f": f, "g": [f"s{i}" for i in g]})
+
+
+@pytest.fixture(scope="module")
+def quadratic_fit(curved_data):
+    return _fit("y ~ x + I(x^2) + z + f", curved_data)
+
+
+@pytest.fixture(scope="module")
+def poly_fit(curved_data):
+    return _fit("y ~ poly(x, 2) * f + (1 | g)", curved_data)
+
+
+def _draws(fit, name: str) -> np.ndarray:
+    return fit.idata["posterior"][name].transpose("chain", "draw").values.reshape(-1)
+
+
+def _quadratic_mean_draws(fit, data: pd.DataFrame, x: np.ndarray) -> np.ndarray:
+    """The mean at x, z at its mean, f at its reference level 'a' (no f column), from the draws directly."""
+    eta = (_draws(fit, "b_Intercept")[:, None] + _draws(fit, "b_x")[:, None] * x
+           + _draws(fit, "b_IxE2")[:, None] * x**2 + _draws(fit, "b_z")[:, None] * data["z"].mean())
+    return eta  # identity link
+
+
+def _predicted_means(fit, newdata: pd.DataFrame, re_formula: str | None = "~0") -> np.ndarray:
+    values = fit.predict(newdata, kind="mean", re_formula=re_formula)["predictions"]["y"].values
+    return values.reshape(-1, len(newdata))
+
+
+def _quadratic_coefficient(x: np.ndarray, y: np.ndarray) -> float:
+    return float(np.polyfit(x, y, 2)[0])
+
+
+def test_quadratic_curve_is_the_posterior_mean_of_its_formula(quadratic_fit, curved_data):
+    fig = quadratic_fit.conditional_effects("x")
+    (ax,) = fig.axes
+    (line,) = ax.lines
+    x = np.asarray(line.get_xdata())
+    np.testing.assert_allclose(x, np.linspace(curved_data["x"].min(), curved_data["x"].max(), 100))
+    expected = _quadratic_mean_draws(quadratic_fit, curved_data, x).mean(axis=0)
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-9, atol=1e-12)
+    assert _quadratic_coefficient(x, np.asarray(line.get_ydata())) > 1.0  # simulated with 1.5: not a line
+
+
+def test_conditional_effects_data_summarises_the_draws(quadratic_fit, curved_data):
+    frame = wplots.conditional_effects_data(quadratic_fit, "x", prob=0.9, n_points=25)
+    x = np.linspace(curved_data["x"].min(), curved_data["x"].max(), 25)
+    np.testing.assert_allclose(frame["x"], x)
+    np.testing.assert_allclose(frame["effect1__"], x)
+    np.testing.assert_allclose(frame["z"], curved_data["z"].mean())  # a numeric variable at its mean
+    assert set(frame["f"]) == {"a"}  # a factor at its reference level
+    mu = _quadratic_mean_draws(quadratic_fit, curved_data, x)
+    np.testing.assert_allclose(frame["estimate__"], mu.mean(axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(frame["se__"], mu.std(axis=0, ddof=1), rtol=1e-7)
+    np.testing.assert_allclose(frame["lower__"], np.quantile(mu, 0.05, axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(frame["upper__"], np.quantile(mu, 0.95, axis=0), rtol=1e-9, atol=1e-12)
+    assert frame.attrs["effects"] == ("x",)
+
+
+def test_poly_curve_is_predict_on_the_grid(poly_fit, curved_data):
+    fig = plots.conditional_effects(poly_fit, "x")
+    (line,) = fig.axes[0].lines
+    x = np.asarray(line.get_xdata())
+    mu = _predicted_means(poly_fit, pd.DataFrame({"x": x, "f": "a"}))
+    np.testing.assert_allclose(line.get_ydata(), mu.mean(axis=0), rtol=1e-9, atol=1e-12)
+    frame = wplots.conditional_effects_data(poly_fit, "x")
+    np.testing.assert_allclose(frame["lower__"], np.quantile(mu, 0.025, axis=0), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(frame["upper__"], np.quantile(mu, 0.975, axis=0), rtol=1e-9, atol=1e-12)
+    assert _quadratic_coefficient(x, np.asarray(line.get_ydata())) > 1.0
+
+
+def test_factor_effect_is_one_point_per_level(poly_fit, curved_data):
+    fig = plots.conditional_effects(poly_fit, "f")
+    (ax,) = fig.axes
+    assert all(line.get_linestyle() == "None" for line in ax.lines)  # markers and error bars, no line
+    assert len(ax.collections) == 1  # the error bars
+    (bars,) = ax.containers
+    points = bars.lines[0]
+    np.testing.assert_array_equal(points.get_xdata(), [0, 1, 2])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "b", "c"]
+    mu = _predicted_means(poly_fit, pd.DataFrame({"x": curved_data["x"].mean(), "f": ["a", "b", "c"]}))
+    np.testing.assert_allclose(points.get_ydata(), mu.mean(axis=0), rtol=1e-9, atol=1e-12)
+
+
+def test_interaction_draws_one_curve_per_level(poly_fit):
+    fig = plots.conditional_effects(poly_fit, "x:f")
+    (ax,) = fig.axes
+    assert len(ax.lines) == 3 and len(ax.collections) == 3  # a curve and a band per level of f
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["f = a", "f = b", "f = c"]
+    for level, line in zip("abc", ax.lines, strict=True):
+        x = np.asarray(line.get_xdata())
+        mu = _predicted_means(poly_fit, pd.DataFrame({"x": x, "f": level}))
+        np.testing.assert_allclose(line.get_ydata(), mu.mean(axis=0), rtol=1e-9, atol=1e-12)
+    a, b = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
+    assert np.mean(b - a) > 0.5  # level b sits about 1 above a
+    # brms's order: the numeric variable on the x axis whichever way the interaction is written
+    pd.testing.assert_frame_equal(wplots.conditional_effects_data(poly_fit, "f:x"),
+                                  wplots.conditional_effects_data(poly_fit, "x:f"))
+
+
+def test_numeric_second_variable_at_its_mean_and_one_sd_either_side(quadratic_fit, curved_data):
+    frame = wplots.conditional_effects_data(quadratic_fit, "x:z", n_points=10)
+    z = curved_data["z"]
+    expected = z.mean() + np.array([-1.0, 0.0, 1.0]) * z.std(ddof=1)
+    np.testing.assert_allclose(np.unique(frame["z"]), expected)
+    assert len(frame) == 30
+    fig = quadratic_fit.conditional_effects("x:z", n_points=10)
+    assert len(fig.axes[0].lines) == 3
+
+
+def test_points_are_the_rows_at_the_held_levels(quadratic_fit, curved_data):
+    fig = plots.conditional_effects(quadratic_fit, "x", points=True)
+    (ax,) = fig.axes
+    scatter = ax.collections[0]  # the points are drawn first
+    shown = np.asarray(scatter.get_offsets())[:, 1]
+    at_reference = curved_data.loc[curved_data["f"] == "a", "y"].to_numpy()
+    np.testing.assert_allclose(np.sort(shown), np.sort(at_reference))
+
+
+def test_unknown_effects_name_the_variables(quadratic_fit, poly_fit):
+    with pytest.raises(HdslError, match="'w' is not a population-level predictor variable of this model; its "
+                                        "variables are: x, z, f"):
+        plots.conditional_effects(quadratic_fit, "w")
+    with pytest.raises(HdslError, match="did you mean 'z'"):
+        plots.conditional_effects(quadratic_fit, "zz")
+    with pytest.raises(HdslError, match="'g' is a grouping factor"):
+        plots.conditional_effects(poly_fit, "g")
+    with pytest.raises(HdslError, match="one variable or two distinct ones"):
+        plots.conditional_effects(quadratic_fit, "x:z:f")
+    with pytest.raises(HdslError, match="'f' is not a numeric population-level predictor variable"):
+        plots.plot_group_lines(poly_fit, predictor="f")
+
+
+def test_group_lines_follow_the_formula(poly_fit, curved_data):
+    fig = plots.plot_group_lines(poly_fit, n_lines=5)
+    axes = _visible_axes(fig)
+    levels = poly_fit.model.design.main.groups[0].levels
+    assert len(axes) == len(levels) == N_GROUPS
+    x = np.asarray(axes[0].lines[5].get_xdata())
+    grid = pd.DataFrame({"x": np.tile(x, len(levels)), "f": "a", "g": np.repeat(levels, len(x))})
+    mu = _predicted_means(poly_fit, grid, re_formula=None).mean(axis=0).reshape(len(levels), len(x))
+    for ax, level, expected in zip(axes, levels, mu, strict=True):
+        assert ax.get_title().startswith(f"g {level} ")
+        mean_line = ax.lines[5]  # after the 5 draws
+        np.testing.assert_allclose(mean_line.get_ydata(), expected, rtol=1e-9, atol=1e-12)
+        assert _quadratic_coefficient(x, np.asarray(mean_line.get_ydata())) > 1.0
+
+
+def test_binomial_mean_is_a_proportion_at_one_trial():
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2, 2, 150)
+    n = rng.integers(5, 15, 150)
+    data = pd.DataFrame({"k": rng.binomial(n, 1 / (1 + np.exp(-(0.3 + 0.9 * x)))), "n": n, "x": x})
+    fit = _fit("k | trials(n) ~ x\nfamily: binomial", data)
+    frame = wplots.conditional_effects_data(fit, "x", n_points=20)
+    assert set(frame["n"]) == {1}  # brms sets trials() variables to 1
+    eta = _draws(fit, "b_Intercept")[:, None] + _draws(fit, "b_x")[:, None] * frame["x"].to_numpy()
+    np.testing.assert_allclose(frame["estimate__"], (1 / (1 + np.exp(-eta))).mean(axis=0), rtol=1e-9)
+    scatter = plots.conditional_effects(fit, "x", points=True).axes[0].collections[0]
+    np.testing.assert_allclose(np.sort(scatter.get_offsets()[:, 1]), np.sort(data["k"] / data["n"]))
+
+
+def test_figures_over_grids_need_the_training_data(gauss_fit, tmp_path):
+    loaded = hdsl.load(gauss_fit.save(tmp_path / "fit.nc"))
+    for figure in (lambda: plots.conditional_effects(loaded, "x"), lambda: plots.plot_group_lines(loaded)):
+        with pytest.raises(HdslError, match="needs the data the model was fitted to"):
+            figure()

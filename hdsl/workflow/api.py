@@ -120,6 +120,7 @@ class Model:
         parameterization: str | dict[str, str] = "auto",
     ):
         self.text = spec
+        self.data = data  # the frame as given; the figures build their grids of new data from it
         self.dtype = _resolve_dtype(dtype)
         self.spec: ModelSpec = expand_spec(parse_spec(spec))
         self.design: BoundDesign = bind_design(self.spec, data, na_action=na_action)

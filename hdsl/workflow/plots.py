@@ -1,6 +1,11 @@
 """Figures for a fit: the data, per-group OLS lines, trace, forest, posterior-predictive lines per group,
 conditional effects and a posterior-predictive check.
 
+The curves of :func:`conditional_effects` and :func:`plot_group_lines` are :meth:`hdsl.Fit.predict` over
+a grid of new data in the data's own columns (built from the training frame the model keeps), so they
+follow the formula as written (``I(x^2)``, ``poly(x, 2)``, factors, interactions); no figure rebuilds a
+linear predictor from posterior names. :func:`conditional_effects_data` gives the plotted numbers.
+
 Each function returns a :class:`matplotlib.figure.Figure` built without pyplot's global state (save it
 with ``fig.savefig("out.png")``; Jupyter shows it). matplotlib is an optional extra:
 ``pip install 'hdsl[plots]'``. The figures of the data need the model the fit came from, so they are not
@@ -13,13 +18,20 @@ plots always are.
 
 from __future__ import annotations
 
+import dataclasses
+import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
-from ..errors import HdslError
+from ..errors import HdslError, did_you_mean
+from ..language.ir import Factor
+from ..model.coding import fit_levels, level_label
+from ..model.design import GroupDesign
 from ..model.families import get_family
+from ..model.terms import columns_used, is_categorical
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -33,11 +45,14 @@ __all__ = [
     "plot_forest",
     "plot_group_lines",
     "conditional_effects",
+    "conditional_effects_data",
     "ppc_plot",
     "replicated_draws",
 ]
 
 _POINT = {"s": 14, "alpha": 0.45, "linewidths": 0}
+_NEEDS_DATA = ("this figure needs the data the model was fitted to; read the fit back with hdsl.load(path, data=df) "
+               "(trace and forest plots work without)")
 
 
 def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.4, **kw):
@@ -67,20 +82,8 @@ def _design(fit: Fit | Model):
     if getattr(fit, "design", None) is not None:  # a Model: the data figures need no posterior
         return fit.design
     if fit.model is None:
-        raise HdslError("this figure needs the data the model was fitted to; read the fit back with "
-                        "hdsl.load(path, data=df) (trace and forest plots work without)")
+        raise HdslError(_NEEDS_DATA)
     return fit.model.design
-
-
-def _mean_lines_design(fit: Fit):
-    """The design of a fit whose mean is one inverse-linked linear predictor (what regression lines draw)."""
-    design = _design(fit)
-    family = get_family(design.spec.family.name)
-    if family.on_eta is not None:
-        raise HdslError(f"this figure draws the mean as one regression line, which the {family.name} family "
-                        "does not have (thresholds or one predictor per category)",
-                        hint="use hdsl.plots.ppc_plot, or fit.predict(newdata, kind='mean') over a grid")
-    return design
 
 
 def _data(fit: Fit | Model, predictor: str | None = None, group: str | None = None) -> _Data:
@@ -259,113 +262,395 @@ def plot_forest(fit: Fit, group: str | None = None, prob: float = 0.95) -> Figur
     return fig
 
 
-def _level_lines(fit: Fit, d: _Data, xs: np.ndarray, samples: np.ndarray) -> np.ndarray:
-    """Mean response for each chosen sample, level and x in ``xs``: samples × levels × len(xs). Other
-    population-level columns are held at their means."""
-    main = _design(fit).main
-    post = fit.idata["posterior"]
-    da = post[f"r_{d.gname}"].transpose("chain", "draw", d.gname, f"{d.gname}__coef")
-    coefs = [str(c) for c in da[f"{d.gname}__coef"].values]
-    r = np.asarray(da.values).reshape((-1, len(d.levels), len(coefs)))[samples]
-    intercept = np.zeros((len(samples), len(d.levels)))
-    if "b_Intercept" in post.data_vars:
-        intercept = intercept + _stacked(fit, "b_Intercept")[samples, None]
-    for j, c in enumerate(main.coef_names):
-        if c != d.xname:
-            intercept = intercept + _stacked(fit, f"b_{c}")[samples, None] * float(main.X[:, j].mean())
-    slope = _stacked(fit, f"b_{d.xname}")[samples, None] + np.zeros_like(intercept)
-    if "Intercept" in coefs:
-        intercept = intercept + r[:, :, coefs.index("Intercept")]
-    if d.xname in coefs:
-        slope = slope + r[:, :, coefs.index(d.xname)]
-    eta = intercept[..., None] + slope[..., None] * xs
-    return np.asarray(fit.model.lowered.link.inverse(eta))
+# ---- figures over grids of new data: every curve comes from fit.predict, the model's one predictive path
+
+class _Use(enum.IntEnum):
+    """Where a variable enters the formulas, the most telling place first: a conditional effect must be a
+    population-level TERM's (brms's effects); group lines may also vary a GROUP_TERM's (``(1 + x | g)``);
+    an OFFSET's is only held at its mean."""
+
+    TERM = 0
+    GROUP_TERM = 1
+    OFFSET = 2
+
+
+@dataclass(frozen=True)
+class _Variable:
+    """A data column of the formulas. A factor-like one (string, pandas categorical or boolean column, or
+    one inside ``C()`` / ``factor()``) carries its values in the training level order, the first being the
+    reference level."""
+
+    name: str
+    categorical: bool
+    use: _Use
+    levels: tuple = ()
+
+
+def _model(fit: Fit) -> Model:
+    if fit.model is None:
+        raise HdslError(_NEEDS_DATA)
+    return fit.model
+
+
+def _refuse_category_families(model: Model) -> None:
+    """A cumulative or categorical response has no one mean line; these figures refuse it rather than
+    plot brms's stand-ins (the mean category number, or one curve per category)."""
+    design = model.design
+    if design.categories:
+        name = get_family(design.spec.family.name).name
+        raise HdslError(f"this figure draws the mean as one regression line, which the {name} family does not "
+                        "have (thresholds or one predictor per category)",
+                        hint="use hdsl.plots.ppc_plot, or fit.predict(newdata, kind='mean') over a grid")
+
+
+def _training_rows(model: Model) -> pd.DataFrame:
+    """The rows of the model's data that binding kept (it drops rows with missing values), in the order of
+    ``design.y``: the grids take their ranges, means and reference levels from them."""
+    data = getattr(model, "data", None)
+    if data is None:
+        raise HdslError(_NEEDS_DATA)
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    design = model.design
+    if len(data) == design.n_rows:
+        return data
+    if not data.index.is_unique:
+        raise HdslError("rows with missing values were dropped from data whose index repeats labels, so the "
+                        "rows the model used cannot be told apart for this figure",
+                        hint="fit with a unique index, e.g. df.reset_index(drop=True)")
+    return data.loc[design.row_index]
+
+
+def _factors(spec) -> list[tuple[Factor, _Use]]:
+    """Every factor of every formula (the mean's and the family parameters'), with where it enters."""
+    preds = [spec.predictor] + [p for _, p in spec.dpars]
+    return [(f, _Use.TERM) for p in preds for t in p.terms for f in t.factors] + \
+        [(f, _Use.GROUP_TERM) for p in preds for g in p.groups for t in g.terms for f in t.factors] + \
+        [(f, _Use.OFFSET) for p in preds for f in p.offsets]
+
+
+def _variables(model: Model, rows: pd.DataFrame) -> dict[str, _Variable]:
+    """The data columns the formulas use (grouping columns aside), in order of appearance."""
+    states: dict = {}
+    for _, pred in model.design.predictors:
+        states.update(pred.factor_state)
+    found: dict[str, _Variable] = {}
+    for f, use in _factors(model.spec):
+        categorical = is_categorical(f, rows)
+        for name in dict.fromkeys(n.name for n in columns_used(f.expr)):
+            known = found.get(name)
+            if known is not None and (known.categorical or not categorical):
+                found[name] = dataclasses.replace(known, use=min(known.use, use))
+                continue
+            use = min(use, known.use) if known is not None else use
+            if not categorical:
+                found[name] = _Variable(name, False, use)
+                continue
+            labels = dict(states.get(f.label) or {}).get("levels") or fit_levels(rows[name], None)
+            values: dict[str, object] = {}
+            for v in rows[name].dropna().unique():
+                values.setdefault(level_label(v), v)
+            found[name] = _Variable(name, True, use, tuple(values[lv] for lv in labels if lv in values))
+    return found
+
+
+def _unknown_variable(model: Model, name: str, variables: dict[str, _Variable]) -> HdslError:
+    groups = {c for _, pred in model.design.predictors for g in pred.groups for c in g.term.group}
+    if name in groups:
+        return HdslError(f"'{name}' is a grouping factor: conditional effects are population-level (the "
+                         "group-level effects are left out, as brms's default re_formula = NA)",
+                         hint="plot_group_lines and plot_forest show the levels")
+    known = ", ".join(n for n, v in variables.items() if v.use is _Use.TERM) or \
+        "none (the model has no population-level predictors)"
+    if name in variables:
+        where = {_Use.GROUP_TERM: "group-level terms, which conditional effects leave out",
+                 _Use.OFFSET: "an offset, which conditional effects hold at its mean"}[variables[name].use]
+        return HdslError(f"'{name}' enters the model only through {where}; its population-level predictor "
+                         f"variables are: {known}")
+    return HdslError(f"'{name}' is not a population-level predictor variable of this model"
+                     f"{did_you_mean(name, known.split(', '))}; its variables are: {known}")
+
+
+def _held_values(variables: dict[str, _Variable], rows: pd.DataFrame, spec, group_terms: bool) -> dict[str, object]:
+    """What brms's ``conditional_effects`` holds a variable at when it is not an effect: a numeric one at
+    its mean, a factor at its reference level, a ``trials()`` variable at 1; those only in group-level terms
+    only where ``group_terms`` (the predictions include them)."""
+    held: dict[str, object] = {v.name: v.levels[0] if v.categorical else float(rows[v.name].mean())
+                               for v in variables.values() if group_terms or v.use is not _Use.GROUP_TERM}
+    for name in _trials_columns(spec):
+        held[name] = 1
+    return held
+
+
+def _trials_columns(spec) -> list[str]:
+    return [n.name for key, f in spec.response.additions if key == "trials" for n in columns_used(f.expr)]
+
+
+def _new_data(rows: pd.DataFrame, columns: dict[str, list], held: dict[str, object]) -> pd.DataFrame:
+    """A frame of new data in the training columns' types: the given columns, the rest held constant."""
+    n = len(next(iter(columns.values())))
+    out = pd.DataFrame({**columns, **{k: [v] * n for k, v in held.items() if k not in columns}})
+    for name in out.columns:
+        if name in rows.columns and isinstance(rows[name].dtype, pd.CategoricalDtype):
+            out[name] = pd.Categorical(out[name], dtype=rows[name].dtype)
+    return out
+
+
+def _mean_draws(fit: Fit, newdata: pd.DataFrame, re_formula: str | None) -> np.ndarray:
+    """Posterior draws of the mean at each row of ``newdata``: draws × rows, from :meth:`hdsl.Fit.predict`."""
+    pred = fit.predict(newdata, kind="mean", re_formula=re_formula)
+    values = np.asarray(pred["predictions"][_model(fit).spec.response.label].values, dtype=float)
+    return values.reshape(-1, len(newdata))
+
+
+def _effect_variables(model: Model, rows: pd.DataFrame, effect: str) -> tuple[list[_Variable], dict]:
+    """The variables ``effect`` names (``"x"`` or ``"x:f"``), a numeric one first as brms orders them."""
+    variables = _variables(model, rows)
+    names = [p.strip() for p in str(effect).split(":")]
+    if len(names) > 2 or len(set(names)) < len(names) or not all(names):
+        raise HdslError(f"effect {effect!r} must name one variable or two distinct ones ('x' or 'x:f')",
+                        hint="hold other variables at chosen values with fit.predict over a grid of your own")
+    for name in names:
+        if name not in variables or variables[name].use is not _Use.TERM:
+            raise _unknown_variable(model, name, variables)
+    chosen = sorted((variables[n] for n in names), key=lambda v: v.categorical)
+    return chosen, variables
+
+
+def _series_values(var: _Variable, rows: pd.DataFrame) -> list:
+    """The values of the second variable of an interaction: every level of a factor, or brms's
+    mean − sd, mean, mean + sd of a numeric one."""
+    if var.categorical:
+        return list(var.levels)
+    col = rows[var.name].to_numpy(dtype=float)
+    sd = float(np.std(col, ddof=1)) if len(col) > 1 else 0.0
+    return list(dict.fromkeys(float(np.mean(col)) + k * sd for k in (-1.0, 0.0, 1.0)))
+
+
+@dataclass(frozen=True)
+class _Effects:
+    """A conditional-effects grid with its summaries, and what drawing it needs."""
+
+    frame: pd.DataFrame
+    chosen: list[_Variable]  # the x-axis variable, then the second of an interaction
+    series: list  # the second variable's values (one None without one), in the frame's blocks of rows
+    variables: dict[str, _Variable]
+    rows: pd.DataFrame
+
+
+def _conditional_effects(fit: Fit, effect: str, prob: float, n_points: int) -> _Effects:
+    model = _model(fit)
+    _refuse_category_families(model)
+    if not 0 < prob < 1:
+        raise HdslError(f"prob must be between 0 and 1, got {prob!r}")
+    if int(n_points) < 2:
+        raise HdslError(f"n_points must be at least 2, got {n_points!r}")
+    rows = _training_rows(model)
+    chosen, variables = _effect_variables(model, rows, effect)
+    first = chosen[0]
+    if first.categorical:
+        xs = list(first.levels)
+    else:
+        col = rows[first.name].to_numpy(dtype=float)
+        xs = list(np.linspace(col.min(), col.max(), int(n_points)))
+    series: list = [None]
+    columns: dict[str, list] = {first.name: xs}
+    if len(chosen) == 2:
+        series = _series_values(chosen[1], rows)
+        columns = {first.name: xs * len(series), chosen[1].name: [z for z in series for _ in xs]}
+    grid = _new_data(rows, columns, _held_values(variables, rows, model.spec, group_terms=False))
+    draws = _mean_draws(fit, grid, re_formula="~0")
+    frame = grid.copy()
+    for i, var in enumerate(chosen, start=1):
+        frame[f"effect{i}__"] = grid[var.name]
+    frame["estimate__"] = draws.mean(axis=0)
+    frame["se__"] = draws.std(axis=0, ddof=1) if len(draws) > 1 else np.nan
+    frame["lower__"], frame["upper__"] = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    frame.attrs.update(effects=tuple(v.name for v in chosen), response=model.spec.response.label, prob=prob)
+    return _Effects(frame, chosen, series, variables, rows)
+
+
+def conditional_effects_data(fit: Fit, effect: str, prob: float = 0.95, n_points: int = 100) -> pd.DataFrame:
+    """The numbers :func:`conditional_effects` draws, laid out as brms's ``conditional_effects`` returns
+    them: one row per grid point with the new data's columns, ``effect1__`` (and ``effect2__``), and the
+    posterior ``estimate__`` (mean), ``se__`` (sd), ``lower__`` and ``upper__`` (equal-tailed ``prob``
+    interval) of the mean response at the population level: ``fit.predict(grid, kind="mean",
+    re_formula="~0")``, brms's default ``re_formula = NA``.
+
+    ``effect`` names data columns, as brms's ``effects``: ``"x"``, or an interaction ``"x:f"``. A numeric
+    effect takes ``n_points`` values over its observed range, a factor-like one (string, categorical or
+    boolean column, or one inside ``C()``) its levels; in an interaction a numeric variable comes first (as
+    in brms) and the second takes every level of a factor, or a numeric one's mean − sd, mean and mean + sd.
+    Variables not named are held where brms's default ``conditions`` hold them: numeric ones at their mean,
+    factors at their reference (first) level, ``trials()`` variables at 1 (so a binomial mean is a
+    proportion); offsets at their variables' means. ``estimate__`` is the posterior mean (brms's
+    ``robust = FALSE``; its default reports the median). Ordinal and categorical responses are refused.
+
+    >>> hdsl.workflow.plots.conditional_effects_data(fit, "x:f").head()   # doctest: +SKIP
+    """
+    return _conditional_effects(fit, effect, prob, n_points).frame
+
+
+def _label(value: object) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else level_label(value)
+
+
+def _labels(column: pd.Series) -> np.ndarray:
+    return column.astype(object).map(level_label).to_numpy()
+
+
+def _add_points(ax, fit: Fit, ce: _Effects, width: float) -> None:
+    """The data behind the curves, only the rows at the held factors' reference levels (as brms, so a
+    curve at one level is not compared with data at another); a binomial response as a proportion."""
+    model, rows, first = _model(fit), ce.rows, ce.chosen[0]
+    keep = np.ones(len(rows), bool)
+    for v in ce.variables.values():
+        if v.categorical and v not in ce.chosen:
+            keep &= _labels(rows[v.name]) == level_label(v.levels[0])
+    y = np.asarray(model.design.y, dtype=float)
+    if _trials_columns(model.spec):
+        y = y / np.asarray(model.design.additions["trials"], dtype=float)
+    series = np.zeros(len(rows), int)
+    color: object = "0.4"
+    if len(ce.chosen) == 2 and ce.chosen[1].categorical:
+        index = {level_label(v): k for k, v in enumerate(ce.series)}
+        series = np.array([index[lv] for lv in _labels(rows[ce.chosen[1].name])])
+        color = [f"C{k}" for k in series[keep]]
+    if first.categorical:
+        position = {level_label(v): i for i, v in enumerate(first.levels)}
+        x = np.array([position[lv] for lv in _labels(rows[first.name])], dtype=float)
+        x += (series - (len(ce.series) - 1) / 2) * width
+        x += np.random.default_rng(0).uniform(-0.35 * width, 0.35 * width, size=len(x))
+    else:
+        x = _jitter(rows[first.name].to_numpy(dtype=float))
+    ax.scatter(x[keep], y[keep], color=color, **_POINT)
+
+
+def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int = 100,
+                        points: bool = False) -> Figure:
+    """brms's ``conditional_effects``: the population-level mean response as ``effect`` varies, the other
+    variables held at their mean or reference level; the numbers and the grid are
+    :func:`conditional_effects_data`'s. A numeric effect draws the posterior-mean curve with its
+    equal-tailed ``prob`` band (curved where the formula is: ``I(x^2)``, ``poly(x, 2)``); a factor, one
+    point per level with its interval; an interaction ``"x:f"``, one curve (or set of points) per value of
+    the second variable. ``points=True`` adds the data.
+
+    >>> fig = fit.conditional_effects("x:f", points=True)   # doctest: +SKIP
+    """
+    ce = _conditional_effects(fit, effect, prob, n_points)
+    first, second = ce.chosen[0], (ce.chosen[1] if len(ce.chosen) == 2 else None)
+    fig, axes = _figure(width=7.2 if second else 6.4)
+    ax = axes[0, 0]
+    width = 0.6 / len(ce.series)  # a factor's points, side by side per value of the second variable
+    if points:
+        _add_points(ax, fit, ce, width)
+    size = len(ce.frame) // len(ce.series)
+    for k, value in enumerate(ce.series):
+        block = ce.frame.iloc[k * size:(k + 1) * size]
+        est, lo, hi = (block[c].to_numpy() for c in ("estimate__", "lower__", "upper__"))
+        label = f"{second.name} = {_label(value)}" if second else None
+        if first.categorical:
+            ax.errorbar(np.arange(size) + (k - (len(ce.series) - 1) / 2) * width, est, yerr=[est - lo, hi - est],
+                        fmt="o", color=f"C{k}", capsize=3, ms=6, label=label or f"posterior mean, {prob:.0%} interval")
+        else:
+            xs = block[first.name].to_numpy(dtype=float)
+            ax.fill_between(xs, lo, hi, color=f"C{k}", alpha=0.2, lw=0,
+                            label=None if second else f"{prob:.0%} credible band")
+            ax.plot(xs, est, color=f"C{k}", lw=2, label=label or "posterior mean")
+    if first.categorical:
+        ax.set_xticks(range(len(first.levels)), [level_label(v) for v in first.levels])
+    ax.legend(loc="best", frameon=False, fontsize="small")
+    ax.set(xlabel=first.name, ylabel=_model(fit).spec.response.label,
+           title=f"Conditional effect of {':'.join(ce.frame.attrs['effects'])}")
+    return fig
+
+
+def _line_predictor(variables: dict[str, _Variable], predictor: str | None) -> _Variable:
+    numeric = [v.name for v in variables.values() if not v.categorical and v.use is not _Use.OFFSET]
+    if predictor is None:
+        in_terms = [n for n in numeric if variables[n].use is _Use.TERM]
+        numeric = in_terms or numeric  # a population-level one first: y ~ x + (1 + z | g) draws over x
+        if len(numeric) != 1:
+            raise HdslError(f"the model has {len(numeric)} numeric predictor variables "
+                            f"({', '.join(numeric) or 'none'}); name one with predictor=")
+        predictor = numeric[0]
+    if predictor not in numeric:
+        raise HdslError(f"'{predictor}' is not a numeric population-level predictor variable"
+                        f"{did_you_mean(predictor, numeric)}; choose one of: {', '.join(numeric) or 'none'}")
+    return variables[predictor]
+
+
+def _group_re_formula(model: Model, chosen: GroupDesign) -> str | None:
+    """The group terms a level's line includes: those of its grouping factor and of the factors it is
+    nested in (``(1 | a/b)``: a level of ``a:b`` includes its ``a``'s effect), not crossed ones."""
+    terms = [g.term for _, pred in model.design.predictors for g in pred.groups]
+    kept = [t for t in dict.fromkeys(terms) if set(t.group) <= set(chosen.term.group)]
+    if len(kept) == len(dict.fromkeys(terms)):
+        return None
+    parts = [f"({' + '.join((['1'] if t.intercept else ['0']) + [term.label for term in t.terms])} "
+             f"{'|' if t.correlated else '||'} {t.group_label})" for t in kept]
+    return "~ " + " + ".join(parts)
 
 
 def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, group: str | None = None,
                      seed: int = 0) -> Figure:
     """Per level, ``n_lines`` regression lines drawn from the posterior (grey) over the level's data, the
-    posterior-mean line (blue) and the level's own OLS line (dashed) for comparison. One panel per level."""
-    _mean_lines_design(fit)
-    d = _data(fit, predictor, group)
-    xs = _grid(d.x, 40)
-    n_samples = fit.idata["posterior"].sizes["chain"] * fit.idata["posterior"].sizes["draw"]
+    posterior-mean line (blue) and the level's own OLS line (dashed) for comparison. One panel per level.
+
+    The lines are the mean response from :meth:`hdsl.Fit.predict` over a grid of ``predictor`` (a numeric
+    data column; default: the only one) with the group column at the level, so they follow the formula
+    (curved for ``I(x^2)`` or ``poly(x, 2)``) and include the level's effects and those of the levels it is
+    nested in; other variables are held as in :func:`conditional_effects` (mean, reference level).
+    """
+    model = _model(fit)
+    _refuse_category_families(model)
+    rows = _training_rows(model)
+    variables = _variables(model, rows)
+    xvar = _line_predictor(variables, predictor)
+    main = model.design.main
+    names = [g.name for g in main.groups]
+    if not names:
+        raise HdslError("the model has no group term")
+    group = names[0] if group is None else group
+    if group not in names:
+        raise HdslError(f"'{group}' is not a grouping factor of this model{did_you_mean(group, names)}; "
+                        f"choose one of: {', '.join(names)}")
+    chosen = main.groups[names.index(group)]
+    x = rows[xvar.name].to_numpy(dtype=float)
+    y = np.asarray(model.design.y, dtype=float)
+    xs = _grid(x, 40)
+    first_rows = [int(np.flatnonzero(chosen.codes == i)[0]) for i in range(chosen.n_levels)]
+    columns: dict[str, list] = {xvar.name: list(xs) * chosen.n_levels}
+    for col in chosen.term.group:
+        columns[col] = [rows[col].iloc[r] for r in first_rows for _ in xs]
+    newdata = _new_data(rows, columns, _held_values(variables, rows, model.spec, group_terms=True))
+    draws = _mean_draws(fit, newdata, _group_re_formula(model, chosen)).reshape(-1, chosen.n_levels, len(xs))
     rng = np.random.default_rng(seed)
-    samples = rng.choice(n_samples, size=min(n_lines, n_samples), replace=False)
-    lines = _level_lines(fit, d, xs, samples)
-    mean_line = _level_lines(fit, d, xs, np.arange(n_samples)).mean(axis=0)
-    n = len(d.levels)
+    samples = rng.choice(len(draws), size=min(n_lines, len(draws)), replace=False)
+    mean_line = draws.mean(axis=0)
+    n = chosen.n_levels
     ncols = min(n, 5)
     nrows = -(-n // ncols)
     fig, axes = _figure(nrows, ncols, width=2.6 * ncols + 0.4, height=2.3 * nrows + 0.6, sharex=True, sharey=True)
-    xj = _jitter(d.x)
-    for i, level in enumerate(d.levels):
+    xj = _jitter(x)
+    for i, level in enumerate(chosen.levels):
         ax = axes[i // ncols, i % ncols]
-        rows = d.codes == i
-        ax.plot(xs, lines[:, i, :].T, color="0.55", lw=0.6, alpha=0.35)
+        at_level = chosen.codes == i
+        ax.plot(xs, draws[samples, i, :].T, color="0.55", lw=0.6, alpha=0.35)
         ax.plot(xs, mean_line[i], color="C0", lw=2)
-        ols = _ols(d.x[rows], d.y[rows])
+        ols = _ols(x[at_level], y[at_level])
         if ols is not None:
             ax.plot(xs, ols[0] + ols[1] * xs, color="C3", lw=1.2, ls="--")
-        ax.scatter(xj[rows], d.y[rows], color="k", s=10, alpha=0.6, linewidths=0, zorder=3)
-        ax.set_title(f"{d.gname} {level} (n={int(rows.sum())})", fontsize="medium")
+        ax.scatter(xj[at_level], y[at_level], color="k", s=10, alpha=0.6, linewidths=0, zorder=3)
+        ax.set_title(f"{group} {level} (n={int(at_level.sum())})", fontsize="medium")
     for k in range(n, nrows * ncols):
         axes[k // ncols, k % ncols].set_visible(False)
     for ax in axes[-1, :]:
-        ax.set_xlabel(d.xname)
+        ax.set_xlabel(xvar.name)
     for ax in axes[:, 0]:
-        ax.set_ylabel(d.yname)
-    fig.suptitle(f"Posterior regression lines per {d.gname} (grey: {len(samples)} draws; blue: posterior mean;"
+        ax.set_ylabel(model.spec.response.label)
+    fig.suptitle(f"Posterior regression lines per {group} (grey: {len(samples)} draws; blue: posterior mean;"
                  " red dashed: the level's OLS)")
-    return fig
-
-
-def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int = 100,
-                        points: bool = False) -> Figure:
-    """brms's ``conditional_effects``: the population-level mean response over a grid of ``effect`` (group
-    effects left out), other predictors at their means, with the equal-tailed ``prob`` credible band.
-
-    Columns that are products of ``effect`` and other numeric predictors (``x:z``) follow the grid;
-    ``points=True`` adds the data.
-    """
-    design = _mean_lines_design(fit)
-    main = design.main
-    coefs = list(main.coef_names)
-    if effect not in coefs:
-        raise HdslError(f"'{effect}' is not a population-level predictor column; choose one of: {', '.join(coefs)}")
-    grid = _grid(main.X[:, coefs.index(effect)], n_points)
-    means = dict(zip(coefs, main.X.mean(axis=0), strict=True))
-    columns = []
-    for c in coefs:
-        parts = c.split(":")
-        if effect not in parts:
-            columns.append(np.full(n_points, means[c]))
-            continue
-        col = np.ones(n_points)
-        for part in parts:
-            if part == effect:
-                col = col * grid
-            elif part in means:
-                col = col * means[part]
-            else:
-                raise HdslError(f"column '{c}' involves '{effect}' in a way conditional_effects cannot vary "
-                                f"('{part}' is not a predictor column of its own)")
-        columns.append(col)
-    Xg = np.stack(columns, axis=1) if columns else np.zeros((n_points, 0))
-    post = fit.idata["posterior"]
-    eta = _stacked(fit, "b_Intercept")[:, None] if "b_Intercept" in post.data_vars else 0.0
-    b = np.stack([_stacked(fit, f"b_{c}") for c in coefs], axis=1) if coefs else np.zeros((1, 0))
-    eta = eta + b @ Xg.T
-    mu = np.asarray(fit.model.lowered.link.inverse(eta))
-    lo, hi = np.quantile(mu, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-    fig, axes = _figure()
-    ax = axes[0, 0]
-    if points:
-        ax.scatter(_jitter(main.X[:, coefs.index(effect)]), design.y, color="0.4", **_POINT)
-    ax.fill_between(grid, lo, hi, color="C0", alpha=0.25, lw=0, label=f"{prob:.0%} credible band")
-    ax.plot(grid, mu.mean(axis=0), color="C0", lw=2, label="posterior mean")
-    ax.legend(loc="upper left", frameon=False)
-    ax.set(xlabel=effect, ylabel=design.spec.response.label, title=f"Conditional effect of {effect}")
     return fig
 
 
