@@ -2,6 +2,7 @@
 
 from .workflow.plots import (
     conditional_effects,
+    conditional_effects_data,
     plot_data_pooled,
     plot_forest,
     plot_group_lines,
@@ -12,4 +13,4 @@ from .workflow.plots import (
 )
 
 __all__ = ["plot_data_pooled", "plot_group_ols", "plot_trace", "plot_forest", "plot_group_lines",
-           "conditional_effects", "ppc_plot", "replicated_draws"]
+           "conditional_effects", "conditional_effects_data", "ppc_plot", "replicated_draws"]

@@ -18,8 +18,6 @@ plots always are.
 
 from __future__ import annotations
 
-import dataclasses
-import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,16 +25,29 @@ import numpy as np
 import pandas as pd
 
 from ..errors import HdslError, did_you_mean
-from ..language.ir import Factor
-from ..model.coding import fit_levels, level_label
+from ..model.coding import level_label
 from ..model.design import GroupDesign
 from ..model.families import get_family
-from ..model.terms import columns_used, is_categorical
+from .effects import (
+    NEEDS_DATA,
+    EffectsGrid,
+    Variable,
+    VariableUse,
+    conditional_effects_data,
+    effects_grid,
+    held_values,
+    mean_draws,
+    model_of,
+    model_variables,
+    new_data,
+    refuse_category_families,
+    training_rows,
+    trials_columns,
+)
+from .protocols import CompiledModel, Posterior
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
-
-    from .api import Fit, Model
 
 __all__ = [
     "plot_data_pooled",
@@ -51,8 +62,6 @@ __all__ = [
 ]
 
 _POINT = {"s": 14, "alpha": 0.45, "linewidths": 0}
-_NEEDS_DATA = ("this figure needs the data the model was fitted to; read the fit back with hdsl.load(path, data=df) "
-               "(trace and forest plots work without)")
 
 
 def _figure(nrows: int = 1, ncols: int = 1, *, width: float = 6.4, height: float = 4.4, **kw):
@@ -78,15 +87,15 @@ class _Data:
     gname: str
 
 
-def _design(fit: Fit | Model):
+def _design(fit: Posterior | CompiledModel):
     if getattr(fit, "design", None) is not None:  # a Model: the data figures need no posterior
         return fit.design
     if fit.model is None:
-        raise HdslError(_NEEDS_DATA)
+        raise HdslError(NEEDS_DATA)
     return fit.model.design
 
 
-def _data(fit: Fit | Model, predictor: str | None = None, group: str | None = None) -> _Data:
+def _data(fit: Posterior | CompiledModel, predictor: str | None = None, group: str | None = None) -> _Data:
     design = _design(fit)
     main = design.main
     coefs = list(main.coef_names)
@@ -130,7 +139,7 @@ def _grid(x: np.ndarray, n: int = 100) -> np.ndarray:
     return np.linspace(float(np.min(x)), float(np.max(x)), n)
 
 
-def plot_data_pooled(fit: Fit | Model, predictor: str | None = None) -> Figure:
+def plot_data_pooled(fit: Posterior | CompiledModel, predictor: str | None = None) -> Figure:
     """The data with one OLS line through all of it (complete pooling: groups ignored). Takes a fit or an
     unsampled :class:`hdsl.Model`."""
     d = _data(fit, predictor)
@@ -147,7 +156,7 @@ def plot_data_pooled(fit: Fit | Model, predictor: str | None = None) -> Figure:
     return fig
 
 
-def plot_group_ols(fit: Fit | Model, predictor: str | None = None, group: str | None = None) -> Figure:
+def plot_group_ols(fit: Posterior | CompiledModel, predictor: str | None = None, group: str | None = None) -> Figure:
     """One OLS line per group (no pooling), over the data coloured by group, with the pooled line. Takes a
     fit or an unsampled :class:`hdsl.Model`."""
     d = _data(fit, predictor, group)
@@ -178,7 +187,7 @@ def _colormap(n: int):
     return colormaps["tab10" if n <= 10 else "tab20" if n <= 20 else "viridis"].resampled(max(n, 1))
 
 
-def plot_trace(fit: Fit, var_names: list[str] | None = None) -> Figure:
+def plot_trace(fit: Posterior, var_names: list[str] | None = None) -> Figure:
     """Marginal posterior density (left) and trace (right) per chain, by ArviZ's ``plot_trace_dist``.
 
     ``var_names`` defaults to the population-level, sd, cor and family parameters.
@@ -201,19 +210,19 @@ def plot_trace(fit: Fit, var_names: list[str] | None = None) -> Figure:
     return fig
 
 
-def _n_panels(fit: Fit, name: str) -> int:
+def _n_panels(fit: Posterior, name: str) -> int:
     da = fit.idata["posterior"][name]
     return int(np.prod([da.sizes[d] for d in da.dims if d not in ("chain", "draw")], dtype=int))
 
 
-def _stacked(fit: Fit, name: str) -> np.ndarray:
+def _stacked(fit: Posterior, name: str) -> np.ndarray:
     """A posterior variable with chain and draw merged into a leading sample axis."""
     da = fit.idata["posterior"][name]
     values = np.asarray(da.transpose("chain", "draw", ...).values)
     return values.reshape((-1,) + values.shape[2:])
 
 
-def _group_coefficients(fit: Fit, group: str) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
+def _group_coefficients(fit: Posterior, group: str) -> tuple[np.ndarray, tuple[str, ...], tuple[str, ...]]:
     """Per level and coefficient, b + r: samples × levels × coefs (b is 0 where the population has none)."""
     post = fit.idata["posterior"]
     var = f"r_{group}"
@@ -229,14 +238,14 @@ def _group_coefficients(fit: Fit, group: str) -> tuple[np.ndarray, tuple[str, ..
     return b[:, None, :] + r, levels, coefs
 
 
-def _default_group(fit: Fit) -> str:
+def _default_group(fit: Posterior) -> str:
     names = [str(v)[2:] for v in fit.idata["posterior"].data_vars if str(v).startswith("r_")]
     if not names:
         raise HdslError("the model has no group term")
     return names[0]
 
 
-def plot_forest(fit: Fit, group: str | None = None, prob: float = 0.95) -> Figure:
+def plot_forest(fit: Posterior, group: str | None = None, prob: float = 0.95) -> Figure:
     """Each level's coefficients (population value plus the level's deviation, ``b + r``): posterior mean and
     equal-tailed ``prob`` interval, one panel per coefficient, with the population mean and interval shaded."""
     group = group or _default_group(fit)
@@ -262,235 +271,6 @@ def plot_forest(fit: Fit, group: str | None = None, prob: float = 0.95) -> Figur
     return fig
 
 
-# ---- figures over grids of new data: every curve comes from fit.predict, the model's one predictive path
-
-class _Use(enum.IntEnum):
-    """Where a variable enters the formulas, the most telling place first: a conditional effect must be a
-    population-level TERM's (brms's effects); group lines may also vary a GROUP_TERM's (``(1 + x | g)``);
-    an OFFSET's is only held at its mean."""
-
-    TERM = 0
-    GROUP_TERM = 1
-    OFFSET = 2
-
-
-@dataclass(frozen=True)
-class _Variable:
-    """A data column of the formulas. A factor-like one (string, pandas categorical or boolean column, or
-    one inside ``C()`` / ``factor()``) carries its values in the training level order, the first being the
-    reference level."""
-
-    name: str
-    categorical: bool
-    use: _Use
-    levels: tuple = ()
-
-
-def _model(fit: Fit) -> Model:
-    if fit.model is None:
-        raise HdslError(_NEEDS_DATA)
-    return fit.model
-
-
-def _refuse_category_families(model: Model) -> None:
-    """A cumulative or categorical response has no one mean line; these figures refuse it rather than
-    plot brms's stand-ins (the mean category number, or one curve per category)."""
-    design = model.design
-    if design.categories:
-        name = get_family(design.spec.family.name).name
-        raise HdslError(f"this figure draws the mean as one regression line, which the {name} family does not "
-                        "have (thresholds or one predictor per category)",
-                        hint="use hdsl.plots.ppc_plot, or fit.predict(newdata, kind='mean') over a grid")
-
-
-def _training_rows(model: Model) -> pd.DataFrame:
-    """The rows of the model's data that binding kept (it drops rows with missing values), in the order of
-    ``design.y``: the grids take their ranges, means and reference levels from them."""
-    data = getattr(model, "data", None)
-    if data is None:
-        raise HdslError(_NEEDS_DATA)
-    if not isinstance(data, pd.DataFrame):
-        data = pd.DataFrame(data)
-    design = model.design
-    if len(data) == design.n_rows:
-        return data
-    if not data.index.is_unique:
-        raise HdslError("rows with missing values were dropped from data whose index repeats labels, so the "
-                        "rows the model used cannot be told apart for this figure",
-                        hint="fit with a unique index, e.g. df.reset_index(drop=True)")
-    return data.loc[design.row_index]
-
-
-def _factors(spec) -> list[tuple[Factor, _Use]]:
-    """Every factor of every formula (the mean's and the family parameters'), with where it enters."""
-    preds = [spec.predictor] + [p for _, p in spec.dpars]
-    return [(f, _Use.TERM) for p in preds for t in p.terms for f in t.factors] + \
-        [(f, _Use.GROUP_TERM) for p in preds for g in p.groups for t in g.terms for f in t.factors] + \
-        [(f, _Use.OFFSET) for p in preds for f in p.offsets]
-
-
-def _variables(model: Model, rows: pd.DataFrame) -> dict[str, _Variable]:
-    """The data columns the formulas use (grouping columns aside), in order of appearance."""
-    states: dict = {}
-    for _, pred in model.design.predictors:
-        states.update(pred.factor_state)
-    found: dict[str, _Variable] = {}
-    for f, use in _factors(model.spec):
-        categorical = is_categorical(f, rows)
-        for name in dict.fromkeys(n.name for n in columns_used(f.expr)):
-            known = found.get(name)
-            if known is not None and (known.categorical or not categorical):
-                found[name] = dataclasses.replace(known, use=min(known.use, use))
-                continue
-            use = min(use, known.use) if known is not None else use
-            if not categorical:
-                found[name] = _Variable(name, False, use)
-                continue
-            labels = dict(states.get(f.label) or {}).get("levels") or fit_levels(rows[name], None)
-            values: dict[str, object] = {}
-            for v in rows[name].dropna().unique():
-                values.setdefault(level_label(v), v)
-            found[name] = _Variable(name, True, use, tuple(values[lv] for lv in labels if lv in values))
-    return found
-
-
-def _unknown_variable(model: Model, name: str, variables: dict[str, _Variable]) -> HdslError:
-    groups = {c for _, pred in model.design.predictors for g in pred.groups for c in g.term.group}
-    if name in groups:
-        return HdslError(f"'{name}' is a grouping factor: conditional effects are population-level (the "
-                         "group-level effects are left out, as brms's default re_formula = NA)",
-                         hint="plot_group_lines and plot_forest show the levels")
-    known = ", ".join(n for n, v in variables.items() if v.use is _Use.TERM) or \
-        "none (the model has no population-level predictors)"
-    if name in variables:
-        where = {_Use.GROUP_TERM: "group-level terms, which conditional effects leave out",
-                 _Use.OFFSET: "an offset, which conditional effects hold at its mean"}[variables[name].use]
-        return HdslError(f"'{name}' enters the model only through {where}; its population-level predictor "
-                         f"variables are: {known}")
-    return HdslError(f"'{name}' is not a population-level predictor variable of this model"
-                     f"{did_you_mean(name, known.split(', '))}; its variables are: {known}")
-
-
-def _held_values(variables: dict[str, _Variable], rows: pd.DataFrame, spec, group_terms: bool) -> dict[str, object]:
-    """What brms's ``conditional_effects`` holds a variable at when it is not an effect: a numeric one at
-    its mean, a factor at its reference level, a ``trials()`` variable at 1; those only in group-level terms
-    only where ``group_terms`` (the predictions include them)."""
-    held: dict[str, object] = {v.name: v.levels[0] if v.categorical else float(rows[v.name].mean())
-                               for v in variables.values() if group_terms or v.use is not _Use.GROUP_TERM}
-    for name in _trials_columns(spec):
-        held[name] = 1
-    return held
-
-
-def _trials_columns(spec) -> list[str]:
-    return [n.name for key, f in spec.response.additions if key == "trials" for n in columns_used(f.expr)]
-
-
-def _new_data(rows: pd.DataFrame, columns: dict[str, list], held: dict[str, object]) -> pd.DataFrame:
-    """A frame of new data in the training columns' types: the given columns, the rest held constant."""
-    n = len(next(iter(columns.values())))
-    out = pd.DataFrame({**columns, **{k: [v] * n for k, v in held.items() if k not in columns}})
-    for name in out.columns:
-        if name in rows.columns and isinstance(rows[name].dtype, pd.CategoricalDtype):
-            out[name] = pd.Categorical(out[name], dtype=rows[name].dtype)
-    return out
-
-
-def _mean_draws(fit: Fit, newdata: pd.DataFrame, re_formula: str | None) -> np.ndarray:
-    """Posterior draws of the mean at each row of ``newdata``: draws × rows, from :meth:`hdsl.Fit.predict`."""
-    pred = fit.predict(newdata, kind="mean", re_formula=re_formula)
-    values = np.asarray(pred["predictions"][_model(fit).spec.response.label].values, dtype=float)
-    return values.reshape(-1, len(newdata))
-
-
-def _effect_variables(model: Model, rows: pd.DataFrame, effect: str) -> tuple[list[_Variable], dict]:
-    """The variables ``effect`` names (``"x"`` or ``"x:f"``), a numeric one first as brms orders them."""
-    variables = _variables(model, rows)
-    names = [p.strip() for p in str(effect).split(":")]
-    if len(names) > 2 or len(set(names)) < len(names) or not all(names):
-        raise HdslError(f"effect {effect!r} must name one variable or two distinct ones ('x' or 'x:f')",
-                        hint="hold other variables at chosen values with fit.predict over a grid of your own")
-    for name in names:
-        if name not in variables or variables[name].use is not _Use.TERM:
-            raise _unknown_variable(model, name, variables)
-    chosen = sorted((variables[n] for n in names), key=lambda v: v.categorical)
-    return chosen, variables
-
-
-def _series_values(var: _Variable, rows: pd.DataFrame) -> list:
-    """The values of the second variable of an interaction: every level of a factor, or brms's
-    mean − sd, mean, mean + sd of a numeric one."""
-    if var.categorical:
-        return list(var.levels)
-    col = rows[var.name].to_numpy(dtype=float)
-    sd = float(np.std(col, ddof=1)) if len(col) > 1 else 0.0
-    return list(dict.fromkeys(float(np.mean(col)) + k * sd for k in (-1.0, 0.0, 1.0)))
-
-
-@dataclass(frozen=True)
-class _Effects:
-    """A conditional-effects grid with its summaries, and what drawing it needs."""
-
-    frame: pd.DataFrame
-    chosen: list[_Variable]  # the x-axis variable, then the second of an interaction
-    series: list  # the second variable's values (one None without one), in the frame's blocks of rows
-    variables: dict[str, _Variable]
-    rows: pd.DataFrame
-
-
-def _conditional_effects(fit: Fit, effect: str, prob: float, n_points: int) -> _Effects:
-    model = _model(fit)
-    _refuse_category_families(model)
-    if not 0 < prob < 1:
-        raise HdslError(f"prob must be between 0 and 1, got {prob!r}")
-    if int(n_points) < 2:
-        raise HdslError(f"n_points must be at least 2, got {n_points!r}")
-    rows = _training_rows(model)
-    chosen, variables = _effect_variables(model, rows, effect)
-    first = chosen[0]
-    if first.categorical:
-        xs = list(first.levels)
-    else:
-        col = rows[first.name].to_numpy(dtype=float)
-        xs = list(np.linspace(col.min(), col.max(), int(n_points)))
-    series: list = [None]
-    columns: dict[str, list] = {first.name: xs}
-    if len(chosen) == 2:
-        series = _series_values(chosen[1], rows)
-        columns = {first.name: xs * len(series), chosen[1].name: [z for z in series for _ in xs]}
-    grid = _new_data(rows, columns, _held_values(variables, rows, model.spec, group_terms=False))
-    draws = _mean_draws(fit, grid, re_formula="~0")
-    frame = grid.copy()
-    for i, var in enumerate(chosen, start=1):
-        frame[f"effect{i}__"] = grid[var.name]
-    frame["estimate__"] = draws.mean(axis=0)
-    frame["se__"] = draws.std(axis=0, ddof=1) if len(draws) > 1 else np.nan
-    frame["lower__"], frame["upper__"] = np.quantile(draws, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
-    frame.attrs.update(effects=tuple(v.name for v in chosen), response=model.spec.response.label, prob=prob)
-    return _Effects(frame, chosen, series, variables, rows)
-
-
-def conditional_effects_data(fit: Fit, effect: str, prob: float = 0.95, n_points: int = 100) -> pd.DataFrame:
-    """The numbers :func:`conditional_effects` draws, laid out as brms's ``conditional_effects`` returns
-    them: one row per grid point with the new data's columns, ``effect1__`` (and ``effect2__``), and the
-    posterior ``estimate__`` (mean), ``se__`` (sd), ``lower__`` and ``upper__`` (equal-tailed ``prob``
-    interval) of the mean response at the population level: ``fit.predict(grid, kind="mean",
-    re_formula="~0")``, brms's default ``re_formula = NA``.
-
-    ``effect`` names data columns, as brms's ``effects``: ``"x"``, or an interaction ``"x:f"``. A numeric
-    effect takes ``n_points`` values over its observed range, a factor-like one (string, categorical or
-    boolean column, or one inside ``C()``) its levels; in an interaction a numeric variable comes first (as
-    in brms) and the second takes every level of a factor, or a numeric one's mean − sd, mean and mean + sd.
-    Variables not named are held where brms's default ``conditions`` hold them: numeric ones at their mean,
-    factors at their reference (first) level, ``trials()`` variables at 1 (so a binomial mean is a
-    proportion); offsets at their variables' means. ``estimate__`` is the posterior mean (brms's
-    ``robust = FALSE``; its default reports the median). Ordinal and categorical responses are refused.
-
-    >>> hdsl.workflow.plots.conditional_effects_data(fit, "x:f").head()   # doctest: +SKIP
-    """
-    return _conditional_effects(fit, effect, prob, n_points).frame
-
-
 def _label(value: object) -> str:
     return f"{value:.3g}" if isinstance(value, float) else level_label(value)
 
@@ -499,16 +279,16 @@ def _labels(column: pd.Series) -> np.ndarray:
     return column.astype(object).map(level_label).to_numpy()
 
 
-def _add_points(ax, fit: Fit, ce: _Effects, width: float) -> None:
+def _add_points(ax, fit: Posterior, ce: EffectsGrid, width: float) -> None:
     """The data behind the curves, only the rows at the held factors' reference levels (as brms, so a
     curve at one level is not compared with data at another); a binomial response as a proportion."""
-    model, rows, first = _model(fit), ce.rows, ce.chosen[0]
+    model, rows, first = model_of(fit), ce.rows, ce.chosen[0]
     keep = np.ones(len(rows), bool)
     for v in ce.variables.values():
         if v.categorical and v not in ce.chosen:
             keep &= _labels(rows[v.name]) == level_label(v.levels[0])
     y = np.asarray(model.design.y, dtype=float)
-    if _trials_columns(model.spec):
+    if trials_columns(model.spec):
         y = y / np.asarray(model.design.additions["trials"], dtype=float)
     series = np.zeros(len(rows), int)
     color: object = "0.4"
@@ -526,7 +306,7 @@ def _add_points(ax, fit: Fit, ce: _Effects, width: float) -> None:
     ax.scatter(x[keep], y[keep], color=color, **_POINT)
 
 
-def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int = 100,
+def conditional_effects(fit: Posterior, effect: str, prob: float = 0.95, n_points: int = 100,
                         points: bool = False) -> Figure:
     """brms's ``conditional_effects``: the population-level mean response as ``effect`` varies, the other
     variables held at their mean or reference level; the numbers and the grid are
@@ -537,7 +317,7 @@ def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int
 
     >>> fig = fit.conditional_effects("x:f", points=True)   # doctest: +SKIP
     """
-    ce = _conditional_effects(fit, effect, prob, n_points)
+    ce = effects_grid(fit, effect, prob, n_points)
     first, second = ce.chosen[0], (ce.chosen[1] if len(ce.chosen) == 2 else None)
     fig, axes = _figure(width=7.2 if second else 6.4)
     ax = axes[0, 0]
@@ -560,15 +340,15 @@ def conditional_effects(fit: Fit, effect: str, prob: float = 0.95, n_points: int
     if first.categorical:
         ax.set_xticks(range(len(first.levels)), [level_label(v) for v in first.levels])
     ax.legend(loc="best", frameon=False, fontsize="small")
-    ax.set(xlabel=first.name, ylabel=_model(fit).spec.response.label,
+    ax.set(xlabel=first.name, ylabel=model_of(fit).spec.response.label,
            title=f"Conditional effect of {':'.join(ce.frame.attrs['effects'])}")
     return fig
 
 
-def _line_predictor(variables: dict[str, _Variable], predictor: str | None) -> _Variable:
-    numeric = [v.name for v in variables.values() if not v.categorical and v.use is not _Use.OFFSET]
+def _line_predictor(variables: dict[str, Variable], predictor: str | None) -> Variable:
+    numeric = [v.name for v in variables.values() if not v.categorical and v.use is not VariableUse.OFFSET]
     if predictor is None:
-        in_terms = [n for n in numeric if variables[n].use is _Use.TERM]
+        in_terms = [n for n in numeric if variables[n].use is VariableUse.TERM]
         numeric = in_terms or numeric  # a population-level one first: y ~ x + (1 + z | g) draws over x
         if len(numeric) != 1:
             raise HdslError(f"the model has {len(numeric)} numeric predictor variables "
@@ -580,7 +360,7 @@ def _line_predictor(variables: dict[str, _Variable], predictor: str | None) -> _
     return variables[predictor]
 
 
-def _group_re_formula(model: Model, chosen: GroupDesign) -> str | None:
+def _group_re_formula(model: CompiledModel, chosen: GroupDesign) -> str | None:
     """The group terms a level's line includes: those of its grouping factor and of the factors it is
     nested in (``(1 | a/b)``: a level of ``a:b`` includes its ``a``'s effect), not crossed ones."""
     terms = [g.term for _, pred in model.design.predictors for g in pred.groups]
@@ -592,7 +372,7 @@ def _group_re_formula(model: Model, chosen: GroupDesign) -> str | None:
     return "~ " + " + ".join(parts)
 
 
-def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, group: str | None = None,
+def plot_group_lines(fit: Posterior, n_lines: int = 50, predictor: str | None = None, group: str | None = None,
                      seed: int = 0) -> Figure:
     """Per level, ``n_lines`` regression lines drawn from the posterior (grey) over the level's data, the
     posterior-mean line (blue) and the level's own OLS line (dashed) for comparison. One panel per level.
@@ -602,10 +382,10 @@ def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, 
     (curved for ``I(x^2)`` or ``poly(x, 2)``) and include the level's effects and those of the levels it is
     nested in; other variables are held as in :func:`conditional_effects` (mean, reference level).
     """
-    model = _model(fit)
-    _refuse_category_families(model)
-    rows = _training_rows(model)
-    variables = _variables(model, rows)
+    model = model_of(fit)
+    refuse_category_families(model)
+    rows = training_rows(model)
+    variables = model_variables(model, rows)
     xvar = _line_predictor(variables, predictor)
     main = model.design.main
     names = [g.name for g in main.groups]
@@ -623,8 +403,8 @@ def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, 
     columns: dict[str, list] = {xvar.name: list(xs) * chosen.n_levels}
     for col in chosen.term.group:
         columns[col] = [rows[col].iloc[r] for r in first_rows for _ in xs]
-    newdata = _new_data(rows, columns, _held_values(variables, rows, model.spec, group_terms=True))
-    draws = _mean_draws(fit, newdata, _group_re_formula(model, chosen)).reshape(-1, chosen.n_levels, len(xs))
+    newdata = new_data(rows, columns, held_values(variables, rows, model.spec, group_terms=True))
+    draws = mean_draws(fit, newdata, _group_re_formula(model, chosen)).reshape(-1, chosen.n_levels, len(xs))
     rng = np.random.default_rng(seed)
     samples = rng.choice(len(draws), size=min(n_lines, len(draws)), replace=False)
     mean_line = draws.mean(axis=0)
@@ -654,7 +434,7 @@ def plot_group_lines(fit: Fit, n_lines: int = 50, predictor: str | None = None, 
     return fig
 
 
-def replicated_draws(fit: Fit, n_draws: int = 50, seed: int = 0) -> np.ndarray:
+def replicated_draws(fit: Posterior, n_draws: int = 50, seed: int = 0) -> np.ndarray:
     """``n_draws`` replicated data sets (n_draws × rows) from the posterior predictive distribution.
 
     Taken from ``fit.idata``'s ``posterior_predictive`` group where :meth:`hdsl.Fit.posterior_predictive` has
@@ -691,7 +471,7 @@ def _as_matrix(pp, response: str, n: int) -> np.ndarray | None:
     return values.reshape(-1, n)
 
 
-def ppc_plot(fit: Fit, n_draws: int = 50, seed: int = 0) -> Figure:
+def ppc_plot(fit: Posterior, n_draws: int = 50, seed: int = 0) -> Figure:
     """Posterior-predictive check: the density of ``n_draws`` replicated data sets (thin) over the observed
     response's (thick). For a discrete family: bars of the observed counts per value with the replicated
     counts' median and 90% interval."""

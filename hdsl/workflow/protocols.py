@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import pandas as pd
+
 from ..language.ir import ModelSpec
 from ..model.design import BoundDesign
 from ..model.lower import LoweredModel
@@ -23,6 +25,7 @@ class CompiledModel(Protocol):
     priors: PriorTable
     lowered: LoweredModel
     naming: NamingTable
+    data: pd.DataFrame  # the training data as given
 
     @property
     def parameter_names(self) -> list[str]: ...
