@@ -225,7 +225,7 @@ class _ToSyntax(Transformer_NonRecursive[Token, tuple[Any, ...]]):
         _l, terms, bar1, gid, bar2, group, _r = items
         return s.Group(terms, str(bar2), group, gid, pos=_pos(meta))
 
-    def list(self, meta: Meta, items: list[Any]) -> s.ListExpr:
+    def list_expr(self, meta: Meta, items: list[Any]) -> s.ListExpr:
         inner = tuple(i for i in items[1:-1] if i is not None)
         return s.ListExpr(inner, pos=_pos(meta))
 
@@ -451,7 +451,7 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         if bad is not None:
             return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
     else:
-        tok = exc.token
+        tok = exc.token if isinstance(exc, UnexpectedToken) else Token("$END", "")  # UnexpectedEOF: at the end
         bad = _bad_number(line_text, column)
         if bad is not None and tok.type in ("NUMBER", "NAME"):
             return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
