@@ -19,7 +19,8 @@ from hdsl.errors import PriorError
 from hdsl.language.expand import expand_spec
 from hdsl.language.ir import DistributionSpec, ParamClass, PriorTarget
 from hdsl.language.parse import parse_spec
-from hdsl.model.design import BoundDesign, bind_design
+from hdsl.model.bind import bind_design
+from hdsl.model.design import BoundDesign
 from hdsl.model.priors import PriorTable, build_prior_table
 
 INF = math.inf
