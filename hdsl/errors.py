@@ -80,7 +80,8 @@ class DataError(HdslError):
 
     ``column`` is the data column at fault (not a text column, as for spec errors)."""
 
-    column: str | None = None  # shadows HdslError.column: a data error is about a data column
+    # shadows HdslError.column (a place in the spec text) on purpose: a data error is about a data column
+    column: str | None = None  # type: ignore[assignment]
 
     def __init__(self, message: str, *, column: str | None = None, row: object = None, hint: str | None = None):
         self.column = column

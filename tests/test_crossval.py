@@ -11,19 +11,8 @@ from scipy.stats import norm
 
 import hdsl
 from hdsl.inference.sample import SamplerConfig
-from hdsl.language.expand import expand_spec
-from hdsl.language.parse import parse_spec
 from hdsl.workflow.cli import main
-from hdsl.workflow.crossval import (
-    MODELS,
-    CVResult,
-    _compile,
-    _scorer,
-    _stack_folds,
-    group_folds,
-    sample_folds,
-    stratified_folds,
-)
+from hdsl.workflow.crossval import MODELS, CVResult, group_folds, sample_folds, stratified_folds
 
 SPEC = """
 y ~ x + (1 | g)
@@ -97,22 +86,29 @@ def test_group_folds_hold_out_each_level_once():
 # ---- scores on a hand-checkable case -------------------------------------------------------------
 
 
-def test_scorer_hand_checkable():
-    """y ~ 1, three posterior draws set by hand: the prediction is the mean intercept and the lpd
-    is log of the mean normal density over draws."""
+def test_scores_hand_checkable():
+    """y ~ 1, three posterior draws set by hand: a row's cross-validation prediction is the mean over draws of
+    the predictive kernel's mean (the intercept), and its lpd log(mean_s p(y | θ_s)), the normal density; a
+    held-out row (weight 0 while fitting its fold) is scored all the same."""
+    import jax.numpy as jnp
+    from scipy.special import logsumexp
+
+    from hdsl.model.predictive import Kind, predictive
+
     y = np.array([0.0, 1.0, 3.0, -1.0])
-    frame = pd.DataFrame({"y": y})
-    cand = _compile("complete_pooling", expand_spec(parse_spec("y ~ 1")), frame, (), "float64", {})
-    assert [str(b.key) for b in cand.lowered.layout.blocks] == ["Intercept[0]", "sigma"]
+    model = hdsl.Model("y ~ 1", pd.DataFrame({"y": y}), dtype="float64")
     mu, sigma = np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 0.5])
-    draws = np.stack([mu, np.log(sigma)], axis=1)  # sigma > 0 is sampled on the log scale
-    weights = np.array([[0.0, 1, 1, 1], [1, 0, 1, 1]])
-    pred, lpd = (np.asarray(a) for a in _scorer(cand.lowered)(
-        np.stack([draws, draws]), _stack_folds(cand.lowered.data, weights)))
-    assert pred.shape == lpd.shape == (2, 4)
-    np.testing.assert_allclose(pred, 1.0)
+    params = [model.constrain(flat) for flat in np.stack([mu, np.log(sigma)], axis=1)]  # sigma on the log scale
+    np.testing.assert_allclose([float(p.predictors[0].intercept) for p in params], mu)
+    np.testing.assert_allclose([float(p.aux["sigma"]) for p in params], sigma)
     expected = np.log(np.mean(norm.pdf(y[None, :], mu[:, None], sigma[:, None]), axis=0))
-    np.testing.assert_allclose(lpd[0], expected, rtol=1e-12)
+    data = model.lowered.data
+    for fold_data in (data, data.with_weights(jnp.asarray([0.0, 1, 1, 1]))):
+        mean = np.stack([np.asarray(predictive(model.lowered, Kind.MEAN, p, fold_data)) for p in params])
+        log_lik = np.stack([np.asarray(predictive(model.lowered, Kind.LOG_LIK, p, fold_data)) for p in params])
+        assert mean.shape == log_lik.shape == (3, 4)
+        np.testing.assert_allclose(mean.mean(axis=0), 1.0)
+        np.testing.assert_allclose(logsumexp(log_lik, axis=0) - np.log(3), expected, rtol=1e-12)
 
 
 def test_summary_hand_computed():

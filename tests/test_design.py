@@ -227,19 +227,23 @@ def test_encoding_is_plain_frozen_data(df):
         encoding.group_levels["h"] = ("x",)  # binding new data cannot change the training encoding
 
 
-def test_distinct_labels_match_the_row_by_row_labels():
-    """Group levels are labelled once per distinct value (not per row); the labels, and so the codes,
-    are those the row-by-row labelling gives: integers, strings with '_', floats (2.0 -> '2', 2.5 kept),
-    categoricals, and combinations (a:b)."""
-    from hdsl.model.design import _distinct_labels, _level_labels
+def _row_label(row: pd.Series) -> str:
+    """brms's level label of one row, written out here independently: values pasted with '_', a whole float
+    written as an integer (2.0 -> '2')."""
+    return "_".join(str(int(v)) if isinstance(v, float) and v.is_integer() else str(v) for v in row)
 
+
+def test_group_levels_are_the_row_by_row_labels():
+    """Binding labels each distinct group value once (not each row: a million strings cost ~100 MB); each
+    row's level is still the label a row-by-row pasting gives: integers, strings with '_', floats (2.0 ->
+    '2', 2.5 kept), categoricals, and combinations (a:b)."""
     rng = np.random.default_rng(0)
     df = pd.DataFrame({"a": rng.integers(0, 5, 500), "b": rng.choice(["x", "y_z", "q"], 500),
                        "c": rng.integers(0, 3, 500).astype(float),
-                       "d": pd.Categorical(rng.choice(["k", "l"], 500))})
+                       "d": pd.Categorical(rng.choice(["k", "l"], 500)), "y": rng.normal(size=500)})
     df.loc[3, "c"] = 2.5
     for group in [("a",), ("b",), ("c",), ("d",), ("a", "b"), ("b", "c", "d")]:
-        row_codes, labels = _distinct_labels(df, group)
-        assert len(labels) == len(set(map(tuple, df[list(group)].astype(str).to_numpy())))
-        np.testing.assert_array_equal(np.array(labels, dtype=object)[row_codes],
-                                      _level_labels(df, group).to_numpy())
+        (bound,) = bind(f"y ~ (1 | {':'.join(group)})", df).main.groups
+        expected = df[list(group)].astype(object).apply(_row_label, axis=1).to_numpy()
+        assert sorted(bound.levels) == sorted(set(expected)), group
+        np.testing.assert_array_equal(np.asarray(bound.levels, dtype=object)[bound.codes], expected)

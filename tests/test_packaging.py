@@ -25,7 +25,7 @@ def test_wheel_contains_and_loads_the_grammar(tmp_path):
     target = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(target)
     code = ("import hdsl, hdsl.language.parse as p; t = p.parse_spec('y ~ x + (1 | g)'); "
-            "print(p._grammar_path())")
+            "print(p.grammar_path())")
     env = dict(os.environ, PYTHONPATH=str(target))
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
                          timeout=300)

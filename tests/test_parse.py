@@ -165,6 +165,28 @@ def test_precedence():
     assert rhs("-1 + x") == op("+", s.Negate(num("1")), N("x"))
 
 
+def test_names_and_numbers_that_start_with_a_dot():
+    """R's names may start with '.', but not '.' then a digit: that is a number (the grammar keeps NAME and
+    NUMBER apart, which strict mode checks)."""
+    assert rhs(".5") == num(".5")
+    assert rhs("I(.5 * x)") == call("I", op("*", num(".5"), N("x")))
+    assert rhs(".x + x.y + ..5 + .") == op("+", op("+", op("+", N(".x"), N("x.y")), N("..5")), N("."))
+    assert rhs("x.5") == N("x.5")
+
+
+def test_the_grammar_builds_in_strict_mode():
+    """strict=True makes lark refuse a grammar whose terminals can match the same text or that has a
+    shift/reduce conflict; the shipped grammar passes."""
+    import lark
+
+    from hdsl.language.parse import grammar_text
+
+    assert lark.Lark(grammar_text(), parser="lalr", lexer="contextual", strict=True).options.strict
+    with pytest.raises(lark.exceptions.LexError, match="Collision between Terminals (NAME and NUMBER|NUMBER and NAME)"):
+        lark.Lark(grammar_text().replace("NAME: /[A-Za-z_]", "NAME: /[A-Za-z_.0-9]"), parser="lalr",
+                  lexer="contextual", strict=True)
+
+
 def test_addition_terms_on_the_left():
     (line,) = parse_spec("y | trials(n) ~ x").formulas
     assert line.response == N("y") and line.addition == call("trials", N("n"))

@@ -13,11 +13,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 @pytest.mark.slow
 def test_sbc_small():
+    import jax
     import sbc
 
-    from hdsl.workflow.api import _resolve_dtype
-
-    _resolve_dtype("float64")
+    jax.config.update("jax_enable_x64", True)  # the float64 models sbc.run_model builds need it on
     rows = sbc.run_model(sbc.MODELS["binomial"], 20, chains=2, warmup=150, draws=200, thin=4, seed=11)
     assert {r["parameter"] for r in rows} == {"b_Intercept", "b_x", "sd_g__Intercept"}
     for r in rows:

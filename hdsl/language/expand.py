@@ -115,16 +115,8 @@ class _Expansion:
             case s.Group():
                 self.groups.extend(self.group_terms(e))
                 return []
-            case s.BinOp(op="+", left=left, right=right):
-                return _unique(self.terms_of(left) + self.terms_of(right))
-            case s.BinOp(op="-", left=left, right=right):
-                kept = self.terms_of(left)
-                if isinstance(right, s.Number) and right.value in (0, 1):
-                    if right.value == 1:
-                        self.intercept = False
-                    return kept
-                removed = set(self.sub_terms(right))
-                return [t for t in kept if t not in removed]
+            case s.BinOp(op="+" | "-"):
+                return self.sum_terms(e)
             case s.BinOp(op=":", left=left, right=right):
                 return self.interact(self.sub_terms(left), self.sub_terms(right))
             case s.BinOp(op="*", left=left, right=right):
@@ -152,6 +144,26 @@ class _Expansion:
             case s.ListExpr(pos=pos) | s.String(pos=pos) | s.Keyword(pos=pos):
                 raise FormulaError(f"'{unparse(e)}' cannot be a term", position=pos, text=self.text)
         raise FormulaError(f"cannot use '{unparse(e)}' as a term")  # pragma: no cover
+
+    def sum_terms(self, e: s.BinOp) -> list[Term]:
+        """Terms of ``a + b - c + …``, left to right in a loop: a formula may list any number of terms,
+        and the parser nests such a chain one level per operator."""
+        chain, first = [e], e.left
+        while isinstance(first, s.BinOp) and first.op in ("+", "-"):
+            chain.append(first)
+            first = first.left
+        kept = dict.fromkeys(self.terms_of(first))
+        for op in reversed(chain):
+            right = op.right
+            if op.op == "+":
+                kept.update(dict.fromkeys(self.terms_of(right)))
+            elif isinstance(right, s.Number) and right.value in (0, 1):
+                if right.value == 1:
+                    self.intercept = False
+            else:
+                for t in self.sub_terms(right):
+                    kept.pop(t, None)
+        return list(kept)
 
     def sub_terms(self, e: s.Expr) -> list[Term]:
         """Terms of an operand of ':' '*' '/' '^' '-': intercepts and groups are not allowed inside."""

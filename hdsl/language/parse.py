@@ -1,26 +1,39 @@
 """Stage 1: spec text → :class:`~hdsl.syntax.SpecTree`.
 
 The grammar lives in ``grammars/hdsl.lark`` (shipped inside the wheel as ``hdsl/grammars``); it is
-loaded on first use and cached. Lark's exceptions are turned into :class:`SpecSyntaxError` with the
-line, the column, a caret and what was expected, in the characters the user types.
+loaded on first use and cached, and built with ``strict=True`` so that a terminal collision or a
+shift/reduce conflict is an error when the grammar is built, not a surprise in some spec. Lark's
+exceptions are turned into :class:`SpecSyntaxError` with the line, the column, a caret and what was
+expected, in the characters the user types.
+
+The syntax tree is built without recursion, and no expression in it is nested more than
+:data:`MAX_NESTING` levels deep (a sum of terms in a formula may be any length): every later stage
+walks expressions recursively, and Python's stack is a limit users must meet as a clear error.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import lark
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer_NonRecursive, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken, VisitError
 from lark.indenter import Indenter
+from lark.tree import Meta
 
 from ..errors import Position, SpecSyntaxError
 from . import syntax as s
 
-__all__ = ["parse_spec", "grammar_text"]
+__all__ = ["parse_spec", "grammar_text", "grammar_path", "MAX_NESTING"]
+
+#: How many levels an expression may nest: parentheses, brackets, calls, unary minus and operators inside
+#: one another. A sum of terms in a formula (``a + b + … - c``) counts one level however long it is.
+MAX_NESTING = 100
 
 _TOKEN_SPELLING = {
     "TILDE": "'~'",
@@ -71,7 +84,7 @@ _LOOKALIKES = {
 class _IndentProblem(Exception):
     """Raised by the postlexer; turned into a SpecSyntaxError with a position."""
 
-    def __init__(self, message: str, line: int, column: int, hint: str | None = None):
+    def __init__(self, message: str, line: int, column: int, hint: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
@@ -87,7 +100,7 @@ class _SpecIndenter(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = 4
 
-    def handle_NL(self, token: Token):
+    def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
             return
         yield token
@@ -111,7 +124,9 @@ class _SpecIndenter(Indenter):
             yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
 
 
-def _grammar_path() -> Path:
+def grammar_path() -> Path:
+    """Where the grammar is read from: inside the installed package (a wheel ships it as
+    ``hdsl/grammars/hdsl.lark``), else the source tree's ``grammars/``."""
     packaged = resources.files("hdsl") / "grammars" / "hdsl.lark"
     if packaged.is_file():
         return Path(str(packaged))
@@ -120,7 +135,7 @@ def _grammar_path() -> Path:
 
 def grammar_text() -> str:
     """The grammar source, as shipped."""
-    return _grammar_path().read_text()
+    return grammar_path().read_text()
 
 
 @functools.cache
@@ -132,10 +147,11 @@ def _parser() -> Lark:
         postlex=_SpecIndenter(),
         propagate_positions=True,
         maybe_placeholders=True,
+        strict=True,
     )
 
 
-def _pos(meta_or_token) -> Position | None:
+def _pos(meta_or_token: Meta | Token) -> Position | None:
     line = getattr(meta_or_token, "line", None)
     column = getattr(meta_or_token, "column", None)
     if line is None or column is None:
@@ -145,11 +161,15 @@ def _pos(meta_or_token) -> Position | None:
     return Position(line, column, end_column if end_line == line else None)
 
 
-@v_args(meta=True)
-class _ToSyntax(Transformer):
-    """Builds syntax nodes; gives them no meaning."""
+_Target = tuple[str, tuple[str, ...], Position | None, Position | None]
 
-    def start(self, meta, items):
+
+@v_args(meta=True)
+class _ToSyntax(Transformer_NonRecursive[Token, tuple[Any, ...]]):
+    """Builds syntax nodes; gives them no meaning. Non-recursive: a spec nested thousands of levels deep
+    reaches :func:`_too_deep` and its clear error, not Python's recursion limit."""
+
+    def start(self, meta: Meta, items: list[Any]) -> tuple[Any, ...]:
         formulas = tuple(i for i in items if isinstance(i, s.FormulaLine))
         families = tuple(i for i in items if isinstance(i, s.FamilyLine))
         priors: list[s.PriorLine] = []
@@ -160,83 +180,135 @@ class _ToSyntax(Transformer):
                 priors.extend(i)
         return formulas, families, tuple(priors)
 
-    def formula(self, meta, items):
+    def formula(self, meta: Meta, items: list[Any]) -> s.FormulaLine:
         (response, addition), _tilde, rhs = items
         return s.FormulaLine(response, addition, rhs, pos=_pos(meta))
 
-    def lhs(self, meta, items):
+    def lhs(self, meta: Meta, items: list[Any]) -> tuple[s.Expr, s.Expr | None]:
         response = items[0]
         addition = items[2] if len(items) > 2 else None
         return response, addition
 
-    def binop(self, meta, items):
+    def binop(self, meta: Meta, items: list[Any]) -> s.BinOp:
         left, op, right = items
         return s.BinOp(str(op), left, right, pos=_pos(op))
 
-    def negate(self, meta, items):
+    def negate(self, meta: Meta, items: list[Any]) -> s.Negate:
         return s.Negate(items[1], pos=_pos(meta))
 
-    def variable(self, meta, items):
-        return items[0]
+    def variable(self, meta: Meta, items: list[Any]) -> s.Name:
+        name: s.Name = items[0]
+        return name
 
-    def name(self, meta, items):
+    def name(self, meta: Meta, items: list[Token]) -> s.Name:
         tok = items[0]
         text = str(tok)
         if tok.type == "QUOTED_NAME":
             text = text[1:-1]
         return s.Name(text, pos=_pos(tok))
 
-    def number(self, meta, items):
+    def number(self, meta: Meta, items: list[Token]) -> s.Number:
         tok = items[0]
         return s.Number(float(tok), str(tok), pos=_pos(tok))
 
-    def string(self, meta, items):
+    def string(self, meta: Meta, items: list[Token]) -> s.String:
         tok = items[0]
         return s.String(str(tok)[1:-1], pos=_pos(tok))
 
-    def paren(self, meta, items):
+    def paren(self, meta: Meta, items: list[Any]) -> s.Paren:
         return s.Paren(items[1], pos=_pos(meta))
 
-    def group(self, meta, items):
+    def group(self, meta: Meta, items: list[Any]) -> s.Group:
         if len(items) == 5:
             _l, terms, bar, group, _r = items
             return s.Group(terms, str(bar), group, None, pos=_pos(meta))
         _l, terms, bar1, gid, bar2, group, _r = items
         return s.Group(terms, str(bar2), group, gid, pos=_pos(meta))
 
-    def list(self, meta, items):
+    def list_expr(self, meta: Meta, items: list[Any]) -> s.ListExpr:
         inner = tuple(i for i in items[1:-1] if i is not None)
         return s.ListExpr(inner, pos=_pos(meta))
 
-    def call(self, meta, items):
+    def call(self, meta: Meta, items: list[Any]) -> s.Call:
         name, _l, *args, _r = items
         return s.Call(name.name, tuple(a for a in args if a is not None), pos=_pos(meta))
 
-    def keyword(self, meta, items):
+    def keyword(self, meta: Meta, items: list[Any]) -> s.Keyword:
         key, _eq, value = items
         return s.Keyword(str(key), value, pos=_pos(key))
 
-    def family_stmt(self, meta, items):
+    def family_stmt(self, meta: Meta, items: list[Any]) -> s.FamilyLine:
         _kw, name, *rest = items
         args = tuple(a for a in rest if a is not None and not isinstance(a, Token))
         return s.FamilyLine(name.name, args, pos=name.pos)
 
-    def prior_stmt(self, meta, items):
-        return items[1]
+    def prior_stmt(self, meta: Meta, items: list[Any]) -> s.PriorLine:
+        line: s.PriorLine = items[1]
+        return line
 
-    def priors_block(self, meta, items):
+    def priors_block(self, meta: Meta, items: list[Any]) -> list[s.PriorLine]:
         return [i for i in items if isinstance(i, s.PriorLine)]
 
-    def prior_body(self, meta, items):
+    def prior_body(self, meta: Meta, items: list[Any]) -> s.PriorLine:
         (cls, args, cls_pos, index_pos), _tilde, dist = items
         return s.PriorLine(cls, args, dist, pos=cls_pos, index_pos=index_pos)
 
-    def target(self, meta, items):
+    def target(self, meta: Meta, items: list[Token | None]) -> _Target:
         cls, index = items[0], items[1] if len(items) > 1 else None
+        assert cls is not None  # the grammar requires the class name
         if index is None:
             return str(cls), (), _pos(cls), None
         args = tuple(a.strip() for a in str(index)[1:-1].split(","))
         return str(cls), args, _pos(cls), _pos(index)
+
+
+_SUM_OPS = ("+", "-")
+# one entry of the walk in _too_deep: an expression, its nesting level, and whether it sits where a formula
+# lists terms (there a chain of '+' and '-' is one level: expand walks it with a loop, not recursion)
+_Visit = tuple[s.Expr, int, bool]
+
+
+def _nested(e: s.Expr, level: int, in_sum: bool) -> list[_Visit]:
+    """The expressions directly inside ``e``, each with its nesting level."""
+    inner = level + 1
+    match e:
+        case s.BinOp(op=op, left=left, right=right) if in_sum and op in _SUM_OPS:
+            chain = isinstance(left, s.BinOp) and left.op in _SUM_OPS
+            return [(left, level if chain else inner, True), (right, inner, True)]
+        case s.BinOp(left=left, right=right):
+            return [(left, inner, in_sum), (right, inner, in_sum)]
+        case s.Paren(inner=x):
+            return [(x, inner, in_sum)]
+        case s.Negate(operand=x) | s.Keyword(value=x):
+            return [(x, inner, False)]
+        case s.Call(args=items) | s.ListExpr(items=items):
+            return [(x, inner, False) for x in items]
+        case s.Group(terms=terms, group=group, id=gid):
+            return [(x, inner, False) for x in (terms, gid, group) if x is not None]
+    return []
+
+
+def _start(e: s.Expr) -> Position | None:
+    """Where an expression starts, as one character: a caret under the whole of a deep expression helps no one."""
+    pos: Position | None = getattr(e, "pos", None)
+    return Position(pos.line, pos.column) if pos is not None else None
+
+
+def _too_deep(tree: s.SpecTree) -> s.Expr | None:
+    """The first expression (in reading order) nested more than :data:`MAX_NESTING` levels deep, or None."""
+    roots: list[_Visit] = []
+    for f in tree.formulas:
+        roots += [(f.response, 1, False)] + ([(f.addition, 1, False)] if f.addition else []) + [(f.rhs, 1, True)]
+    for family in tree.families:
+        roots += [(a, 1, False) for a in family.args]
+    roots += [(p.distribution, 1, False) for p in tree.priors]
+    stack = roots[::-1]
+    while stack:
+        e, level, in_sum = stack.pop()
+        if level > MAX_NESTING:
+            return e
+        stack += _nested(e, level, in_sum)[::-1]
+    return None
 
 
 def _context(line_text: str, column: int) -> str:
@@ -379,7 +451,7 @@ def _syntax_error(exc: UnexpectedInput, text: str) -> SpecSyntaxError:
         if bad is not None:
             return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
     else:
-        tok = exc.token
+        tok = exc.token if isinstance(exc, UnexpectedToken) else Token("$END", "")  # UnexpectedEOF: at the end
         bad = _bad_number(line_text, column)
         if bad is not None and tok.type in ("NUMBER", "NAME"):
             return SpecSyntaxError(f"malformed number '{bad[0]}'", position=Position(line, bad[1]), text=text)
@@ -440,4 +512,12 @@ def parse_spec(text: str) -> s.SpecTree:
         formulas, families, priors = _ToSyntax().transform(tree)
     except VisitError as exc:
         raise exc.orig_exc from None
-    return s.SpecTree(formulas, families, priors, text=text)
+    spec = s.SpecTree(formulas, families, priors, text=text)
+    deep = _too_deep(spec)
+    if deep is not None:
+        raise SpecSyntaxError(
+            f"nested too deeply (more than {MAX_NESTING} levels)", position=_start(deep), text=text,
+            hint="parentheses, brackets, function calls, unary minus and operators each add a level; "
+            "write the expression with fewer levels",
+        )
+    return spec

@@ -35,8 +35,13 @@ class ParamPrior:
 
 @dataclass(frozen=True)
 class PriorTable:
+    """The priors of a bound model: one entry per parameter element (``b[x]``, ``sd[g, x]``, ``sigma``, …),
+    every target a statement may name (class-wide ones too: ``b``, ``sd``, ``sd[g]``), and the user's
+    statements as resolved (a class-wide one stays listed even where specific ones override it all)."""
+
     entries: tuple[ParamPrior, ...]
     valid_targets: tuple[PriorTarget, ...]
+    statements: tuple[PriorStatement, ...] = ()
 
     def __getitem__(self, target: PriorTarget) -> ParamPrior:
         for e in self.entries:
@@ -47,17 +52,15 @@ class PriorTable:
     def to_frame(self) -> pd.DataFrame:
         """brms-style table: one row per target, with prior, class, coef, group and source."""
         rows = []
+        user = {st.target: st.distribution for st in self.statements}
         for t in self.valid_targets:
             specific = [e for e in self.entries if e.target == t]
             if specific:
                 e = specific[0]
-                prior, source = str(e.distribution), e.source
-                if e.distribution.name not in ("lkj",) and e.lower == 0 and e.distribution.name in _REAL_NAMES:
-                    prior += " (truncated at 0)"
+                prior, source = str(e.distribution) + _truncation(e), e.source
             else:
-                users = [e for e in self.entries if e.set_by == t and e.source == "user"]
-                prior = str(users[0].distribution) if users else "(set below)"
-                source = "user" if users else ""
+                prior = str(user[t]) if t in user else "(set below)"
+                source = "user" if t in user else ""
             rows.append({
                 "target": str(t), "prior": prior,
                 "class": t.dpar if t.cls is ParamClass.AUX else t.cls.value,
@@ -68,6 +71,16 @@ class PriorTable:
 
 
 _REAL_NAMES = {n for n, d in PRIOR_DISTRIBUTIONS.items() if d.support is Support.REAL}
+
+
+def _truncation(e: ParamPrior) -> str:
+    """' (truncated at 0)' where a real-line prior is cut to its parameter's bounds (``nu``'s are at 1,
+    ``zi``'s are 0 and 1), so the table does not show a half-normal as a normal."""
+    if e.distribution.name not in _REAL_NAMES or (math.isinf(e.lower) and math.isinf(e.upper)):
+        return ""
+    if math.isinf(e.upper):
+        return f" (truncated at {e.lower:g})"
+    return f" (truncated to [{e.lower:g}, {e.upper:g}])"
 
 
 def _slope_default(x: np.ndarray, scale_y: float) -> DistributionSpec:
@@ -157,7 +170,7 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
             continue
         lo, hi = _check_support(chosen, t, lower, upper, text)
         entries.append(ParamPrior(t, chosen.distribution, "user", chosen.target, lo, hi))
-    return PriorTable(tuple(entries), tuple(valid))
+    return PriorTable(tuple(entries), tuple(valid), tuple(statements))
 
 
 def _specificity_chain(t: PriorTarget) -> list[PriorTarget]:
