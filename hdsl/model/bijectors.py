@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from typing import Literal, cast, overload
 
 import jax
 import jax.numpy as jnp
@@ -50,7 +51,7 @@ class ElementwiseBounds:
         lj = jnp.where(both, lj_both, jnp.where(lo_only | hi_only, u, 0.0))
         return x.astype(u.dtype), jnp.sum(lj).astype(u.dtype)
 
-    def inverse(self, x: np.ndarray) -> np.ndarray:
+    def inverse(self, x: np.ndarray | Array) -> np.ndarray:
         x = np.asarray(x, dtype=float)
         lo_f, hi_f = np.isfinite(self.lower), np.isfinite(self.upper)
         lo = np.where(lo_f, self.lower, 0.0)
@@ -68,21 +69,23 @@ class OrderedVector:
     def forward(self, u: Array) -> tuple[Array, Array]:
         return jnp.cumsum(jnp.concatenate([u[:1], jnp.exp(u[1:])])), jnp.sum(u[1:])
 
-    def inverse(self, c: np.ndarray) -> np.ndarray:
+    def inverse(self, c: np.ndarray | Array) -> np.ndarray:
         c = np.asarray(c, dtype=float)
         return np.concatenate([c[:1], np.log(np.diff(c))])
 
 
-class CorrCholesky(CorrCholeskyTransform):
+class CorrCholesky:
     """NumPyro's map from d(d-1)/2 reals to a correlation Cholesky factor (signed stick-breaking), in the
     dtype of its input. NumPyro places the reals into the matrix with a scatter onto ``jnp.zeros`` of the
     default dtype, which fails for a float32 model once a float64 one has turned on ``jax_enable_x64``
     in the same process; here the matrix is a gather from the padded vector, the same numbers in the same
-    places."""
+    places. The Jacobian and the inverse are NumPyro's."""
+
+    _numpyro = CorrCholeskyTransform()
 
     def __call__(self, x: Array) -> Array:
         t = jnp.tanh(x)
-        eps = jnp.finfo(t.dtype).eps
+        eps = np.finfo(t.dtype).eps
         t = jnp.clip(t, -1 + eps, 1 - eps)
         k = round((1 + (1 + 8 * t.shape[-1]) ** 0.5) / 2)
         index = np.zeros((k, k), dtype=np.int32)  # 0 picks the padding zero; row-major below the diagonal
@@ -93,15 +96,30 @@ class CorrCholesky(CorrCholeskyTransform):
         shifted = jnp.concatenate([jnp.ones(r.shape[:-1] + (1,), t.dtype), z1m_cumprod_sqrt[..., :-1]], axis=-1)
         return (r + jnp.eye(k, dtype=t.dtype)) * shifted
 
+    def log_abs_det_jacobian(self, u: Array, L: Array) -> Array:
+        return cast(Array, self._numpyro.log_abs_det_jacobian(u, L))
+
+    def inv(self, L: Array) -> Array:
+        return cast(Array, self._numpyro.inv(L))
+
     def forward(self, u: Array) -> tuple[Array, Array]:
         L = self(u)
         return L, self.log_abs_det_jacobian(u, L)
 
-    def inverse(self, L: np.ndarray) -> np.ndarray:
+    def inverse(self, L: np.ndarray | Array) -> np.ndarray:
         return np.asarray(self.inv(jnp.asarray(L)))
 
 
-def bijector_for(support: Constraint, lower: np.ndarray | None = None, upper: np.ndarray | None = None):
+Bijector = ElementwiseBounds | OrderedVector | CorrCholesky
+
+
+@overload
+def bijector_for(support: Literal[Constraint.BOUNDED], lower: np.ndarray, upper: np.ndarray) -> ElementwiseBounds: ...
+@overload
+def bijector_for(support: Literal[Constraint.ORDERED]) -> OrderedVector: ...
+@overload
+def bijector_for(support: Literal[Constraint.CORR_CHOLESKY]) -> CorrCholesky: ...
+def bijector_for(support: Constraint, lower: np.ndarray | None = None, upper: np.ndarray | None = None) -> Bijector:
     """The bijector of a block of parameters with this support (``lower``/``upper`` per element for
     BOUNDED)."""
     if support is Constraint.BOUNDED:

@@ -8,7 +8,8 @@ before ``jit``.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import jax
 import jax.numpy as jnp
@@ -16,36 +17,45 @@ import numpy as np
 import numpyro.distributions as nd
 from numpyro.distributions.distribution import validation_enabled
 
-from .bijectors import CorrCholesky, OrderedVector
+from .bijectors import Constraint, bijector_for
 from .lower import LoweredModel, PredictorLowering
-from .params import BlockParams, ModelData, ParamKey, Params, PredictorParams, Slot, SufficientStatistics
+from .params import (
+    BlockParams,
+    ModelData,
+    ParamKey,
+    Params,
+    PredictorData,
+    PredictorParams,
+    Slot,
+    SufficientStatistics,
+)
 
-__all__ = ["constrain", "constrain_with_prior_terms", "log_prior", "effects_from_standard_normal",
+__all__ = ["without_validation", "constrain", "constrain_with_prior_terms", "log_prior", "effects_from_standard_normal",
            "linear_predictor", "mean_predictor", "family_args", "pointwise_log_lik", "pointwise_log_lik_at",
            "log_density", "log_density_terms", "unconstrain"]
 
 Array = jax.Array
 
-_CORR = CorrCholesky()
-_ORDERED = OrderedVector()
+_CORR = bijector_for(Constraint.CORR_CHOLESKY)
+_ORDERED = bijector_for(Constraint.ORDERED)
 
 
-def _without_validation(fn: Callable) -> Callable:
+def without_validation[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     """NumPyro validates distribution arguments and values by default; that adds comparisons on
     every row to the hot path. Validation is finished before lowering, so trace without it."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         with validation_enabled(False):
             return fn(*args, **kwargs)
 
     return wrapper
 
 
-def _dot_columns(weights: list, cols: list) -> Array:
+def _dot_columns(weights: Sequence[Any], cols: Sequence[Any]) -> Array:
     """Σ_j weights[j] · cols[j] over the first ``len(weights)`` columns (weights scalars or vectors, cols
     vectors of one length or scalars), elementwise."""
-    return functools.reduce(jnp.add, (w * c for w, c in zip(weights, cols, strict=False)))
+    return cast(Array, functools.reduce(jnp.add, (w * c for w, c in zip(weights, cols, strict=False))))
 
 
 def _mvn_rows_log_prob(r: Array, scale_tril: Array) -> Array:
@@ -64,7 +74,7 @@ def _mvn_rows_log_prob(r: Array, scale_tril: Array) -> Array:
             - 0.5 * J * k * jnp.log(2.0 * jnp.pi))
 
 
-@_without_validation
+@without_validation
 def constrain_with_prior_terms(model: LoweredModel, flat: Array) -> tuple[Params, dict[str, Array]]:
     """The parameters, and the log prior (Jacobians included) term by term, named as the user knows them."""
     u = model.layout.unpack(flat)
@@ -73,29 +83,29 @@ def constrain_with_prior_terms(model: LoweredModel, flat: Array) -> tuple[Params
     def add(name: str, value: Array) -> None:
         terms[name] = terms[name] + value if name in terms else value
 
-    pop = []
+    pop_parts = []
     predictors = []
     for j, pl in enumerate(model.predictors):
         b = None
-        if pl.p:
+        if pl.b_prior is not None:  # the predictor has population-level columns
             b, lj = pl.b_prior.bounds.forward(u[ParamKey(Slot.B, j)])
             add(f"prior of b{pl.label}", lj + pl.b_prior(b))
         b0 = jnp.zeros((), flat.dtype)
         intercept = centered = None
-        if pl.intercept:
+        if pl.intercept_prior is not None:  # the predictor has an intercept
             c = u[ParamKey(Slot.INTERCEPT, j)]
             if pl.n_thresholds:
                 c, lj = _ORDERED.forward(c)
                 add("prior of Intercept", lj)
             # to the user's scale (x = 0); thresholds enter as θ − η, so they shift the other way
-            shift = jnp.dot(jnp.asarray(pl.xbar, flat.dtype), b) if pl.p else 0.0
+            shift = jnp.dot(jnp.asarray(pl.xbar, flat.dtype), b) if b is not None else 0.0
             intercept = c + shift if pl.n_thresholds else c - shift
             add(f"prior of Intercept{pl.label}", pl.intercept_prior(jnp.reshape(intercept, (-1,))))
             centered = c
             b0 = jnp.zeros((), flat.dtype) if pl.n_thresholds else intercept
-        pop += [jnp.reshape(b0, (1,)), b if b is not None else jnp.zeros((0,), flat.dtype)]
+        pop_parts += [jnp.reshape(b0, (1,)), b if b is not None else jnp.zeros((0,), flat.dtype)]
         predictors.append(PredictorParams(intercept, centered, b))
-    pop = jnp.concatenate(pop)
+    pop = jnp.concatenate(pop_parts)
     blocks = []
     for g in model.groups:
         sd, lj = g.sd_prior.bounds.forward(u[ParamKey(Slot.SD, g.index)])
@@ -148,11 +158,11 @@ def log_prior(model: LoweredModel, flat: Array) -> tuple[Params, Array]:
 
 
 def _predictor_eta(pl: PredictorLowering, pp: PredictorParams, blocks: tuple[BlockParams, ...],
-                   data, y: Array) -> Array:
+                   data: PredictorData, y: Array) -> Array:
     eta = data.offset if data.offset is not None else jnp.zeros(y.shape, y.dtype)
-    if pl.intercept and not pl.n_thresholds:
+    if pp.intercept_centered is not None and not pl.n_thresholds:
         eta = eta + pp.intercept_centered
-    if pl.p:
+    if pp.b is not None:
         eta = eta + data.X @ pp.b
     for t, codes, Z in zip(pl.terms, data.codes, data.Z, strict=True):
         r = blocks[t.block].r
@@ -184,9 +194,9 @@ def family_args(model: LoweredModel, params: Params, data: ModelData) -> dict[st
     if not model.stacked:
         for j, pl in enumerate(model.predictors[1:], start=1):
             args[pl.dpar] = pl.link.inverse(linear_predictor(model, params, data, j))
-    first = model.predictors[0] if model.predictors else None
-    if first is not None and first.n_thresholds and first.intercept:
-        args["thresholds"] = params.predictors[0].intercept_centered
+    thresholds = params.predictors[0].intercept_centered if params.predictors else None
+    if thresholds is not None and model.predictors[0].n_thresholds:
+        args["thresholds"] = thresholds
     args.update(data.additions)
     return args
 
@@ -200,8 +210,8 @@ def _summed_gaussian_log_lik(model: LoweredModel, params: Params, suff: Sufficie
     """Σ_g Σ_i log N(y_i | w_iᵀθ_g, σ) from per-group sums, θ_g = [Intercept, b, r_g]."""
     pl, pp = model.predictors[0], params.predictors[0]
     # θ's columns: scalars (Intercept, b) or one value per level (group effects)
-    theta = [pp.intercept_centered] if pl.intercept else []
-    theta += [pp.b[j] for j in range(pl.p)]
+    theta: list[Array] = [pp.intercept_centered] if pp.intercept_centered is not None else []
+    theta += [pp.b[j] for j in range(pl.p)] if pp.b is not None else []
     theta += [params.blocks[t.block].r[:, j] for t in pl.terms for j in range(t.start, t.stop)]
     ww, wy = suff.ww, suff.wy
     # Σ_ij θ_i θ_j WᵀW_ij per level, the upper triangle twice
@@ -213,7 +223,7 @@ def _summed_gaussian_log_lik(model: LoweredModel, params: Params, suff: Sufficie
     return -0.5 * n_total * jnp.log(2.0 * jnp.pi * sigma**2) - 0.5 * jnp.sum(ss) / sigma**2
 
 
-@_without_validation
+@without_validation
 def log_density(model: LoweredModel, flat: Array, data: ModelData) -> Array:
     """Log posterior density (up to a constant) at an unconstrained point, Jacobians included."""
     params, lp = log_prior(model, flat)
@@ -223,7 +233,7 @@ def log_density(model: LoweredModel, flat: Array, data: ModelData) -> Array:
     return lp + jnp.sum(data.weights * ll if data.weights is not None else ll)
 
 
-@_without_validation
+@without_validation
 def pointwise_log_lik_at(model: LoweredModel, flat: Array, data: ModelData) -> Array:
     """Each row's log-likelihood at an unconstrained point."""
     return pointwise_log_lik(model, constrain(model, flat), data)
@@ -242,10 +252,10 @@ def unconstrain(model: LoweredModel, params: Params) -> np.ndarray:
     """The inverse of :func:`constrain`: from each predictor's intercept (user's scale) and b, each block's
     sd, cor_cholesky and z (or r where centered), and the family's parameters."""
     parts: dict[ParamKey, np.ndarray] = {}
-    pop = []
+    pop_parts = []
     for j, (pl, pp) in enumerate(zip(model.predictors, params.predictors, strict=True)):
         b = np.asarray(pp.b if pp.b is not None else np.zeros(pl.p), dtype=float)
-        if pl.p:
+        if pl.b_prior is not None:
             parts[ParamKey(Slot.B, j)] = pl.b_prior.bounds.inverse(b)
         b0 = np.asarray(pp.intercept, dtype=float) if pl.intercept else np.zeros(())
         if pl.intercept:
@@ -255,8 +265,8 @@ def unconstrain(model: LoweredModel, params: Params) -> np.ndarray:
             else:
                 c = b0 + float(np.dot(pl.xbar, b))
             parts[ParamKey(Slot.INTERCEPT, j)] = c
-        pop += [np.reshape(b0, (1,)), b]
-    pop = np.concatenate(pop)
+        pop_parts += [np.reshape(b0, (1,)), b]
+    pop = np.concatenate(pop_parts)
     for g, bp in zip(model.groups, params.blocks, strict=True):
         parts[ParamKey(Slot.SD, g.index)] = g.sd_prior.bounds.inverse(bp.sd)
         if g.centered:
@@ -264,7 +274,7 @@ def unconstrain(model: LoweredModel, params: Params) -> np.ndarray:
             parts[ParamKey(Slot.BETA, g.index)] = np.asarray(bp.r, dtype=float) + m
         else:
             parts[ParamKey(Slot.Z, g.index)] = np.asarray(bp.z, dtype=float)
-        if g.correlated:
+        if bp.cor_cholesky is not None:
             parts[ParamKey(Slot.COR, g.index)] = _CORR.inverse(bp.cor_cholesky)
     for a in model.aux:
         parts[ParamKey(Slot.AUX, name=a.name)] = a.prior.bounds.inverse(np.reshape(params.aux[a.name], (1,)))[0]

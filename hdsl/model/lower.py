@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 import numpy as np
+from numpy.typing import DTypeLike
 
 from ..language.ir import ParamClass, PriorTarget
-from .bijectors import Constraint, ElementwiseBounds, bijector_for
+from .bijectors import Constraint, bijector_for
 from .design import BoundDesign, GroupBlock, PredictorDesign, group_blocks
 from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
 from .families import Family, Link, get_family, scalar_aux
@@ -48,7 +49,7 @@ class BlockPrior:
         for e in entries:
             dist = PRIOR_DISTRIBUTIONS[e.distribution.name]
             self.constant -= truncation_log_mass(dist, e.distribution.args, e.lower, e.upper)
-        self.bounds: ElementwiseBounds = bijector_for(
+        self.bounds = bijector_for(
             Constraint.BOUNDED, np.array([e.lower for e in entries], dtype=float),
             np.array([e.upper for e in entries], dtype=float))
 
@@ -143,8 +144,8 @@ class LoweredModel:
         return self.family.categories == "nominal"
 
 
-def _cast(x: np.ndarray, dtype) -> Array:
-    return jnp.asarray(np.asarray(x), dtype=dtype)
+def _cast(x: np.ndarray, dtype: DTypeLike) -> Array:
+    return jnp.asarray(np.asarray(x), dtype=np.dtype(dtype))
 
 
 def summed_likelihood_applies(design: BoundDesign, family: Family, link: Link) -> bool:
@@ -159,10 +160,10 @@ def summed_likelihood_applies(design: BoundDesign, family: Family, link: Link) -
     if len({g.name for g in main.groups}) != 1:
         return False
     q = int(main.intercept) + main.X.shape[1] + sum(len(g.coef_names) for g in main.groups)
-    return design.n_rows / main.groups[0].n_levels >= 4 * q
+    return bool(design.n_rows / main.groups[0].n_levels >= 4 * q)
 
 
-def sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype) -> SufficientStatistics:
+def sufficient_statistics(design: BoundDesign, xbar: np.ndarray, dtype: DTypeLike) -> SufficientStatistics:
     """Per-level n, yᵀy, Wᵀy (q, G), WᵀW (q, q, G) with W = [1, X − x̄, Z of each group term], summed in
     float64 on the host."""
     main = design.main
@@ -202,7 +203,7 @@ def model_data(model: LoweredModel, predictors: Mapping[str, PredictorDesign], y
 
 
 def _model_data(lowered: tuple[PredictorLowering, ...], predictors: Mapping[str, PredictorDesign],
-                y: np.ndarray | None, additions: Mapping[str, np.ndarray], dtype) -> ModelData:
+                y: np.ndarray | None, additions: Mapping[str, np.ndarray], dtype: DTypeLike) -> ModelData:
     n = next(iter(predictors.values())).X.shape[0]
     parts = []
     for pl in lowered:

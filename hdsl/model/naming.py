@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -191,10 +192,10 @@ class NamingTable:
             blocks.append(BlockParams(sd, L, r, None))
         return Params(tuple(predictors), tuple(blocks), aux)
 
-    def dims_and_coords(self) -> tuple[dict[str, list[str]], dict[str, list]]:
+    def dims_and_coords(self) -> tuple[dict[str, list[str]], dict[str, list[Any]]]:
         """Named dimensions: group levels and coefficients for ``r_<g>``, ``obs_id`` for the response."""
         dims: dict[str, list[str]] = {}
-        coords: dict[str, list] = {}
+        coords: dict[str, list[Any]] = {}
         for v in self.effects:
             dims[v.name] = [v.group, v.coef_dim]
             coords[v.group] = list(self.blocks[v.parts[0][0]].levels)

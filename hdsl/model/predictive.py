@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import enum
 import functools
+from collections.abc import Callable
 
 import jax
 
-from .density import _without_validation, family_args, mean_predictor
+from .density import family_args, mean_predictor, without_validation
 from .lower import LoweredModel
 from .params import ModelData, Params
 
@@ -28,7 +29,7 @@ class Kind(enum.Enum):
     LOG_LIK = "log_lik"
 
 
-@_without_validation
+@without_validation
 def predictive(model: LoweredModel, kind: Kind, params: Params, data: ModelData, key: Array | None = None) -> Array:
     """One draw's prediction of ``kind`` at ``data`` (``key`` for RESPONSE)."""
     eta = mean_predictor(model, params, data)
@@ -42,7 +43,7 @@ def predictive(model: LoweredModel, kind: Kind, params: Params, data: ModelData,
     return model.family.sample_eta(key, eta, model.link, args)
 
 
-def predictive_over_draws(model: LoweredModel, kind: Kind):
+def predictive_over_draws(model: LoweredModel, kind: Kind) -> Callable[[Params, ModelData, Array], Array]:
     """``(params, data, keys) → values``: :func:`predictive` vmapped over draws (params and keys with a
     leading draw axis, data shared) and compiled."""
     one = functools.partial(predictive, model, kind)

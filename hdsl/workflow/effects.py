@@ -19,6 +19,7 @@ from ..language.ir import Factor
 from ..model.coding import fit_levels, level_label
 from ..model.families import get_family
 from ..model.terms import columns_used, is_categorical
+from .predict import predict
 from .protocols import CompiledModel, Posterior
 
 __all__ = ["VariableUse", "Variable", "EffectsGrid", "conditional_effects_data", "effects_grid", "model_variables",
@@ -155,13 +156,13 @@ def new_data(rows: pd.DataFrame, columns: dict[str, list], held: dict[str, objec
     out = pd.DataFrame({**columns, **{k: [v] * n for k, v in held.items() if k not in columns}})
     for name in out.columns:
         if name in rows.columns and isinstance(rows[name].dtype, pd.CategoricalDtype):
-            out[name] = pd.Categorical(out[name], dtype=rows[name].dtype)
+            out[name] = out[name].astype(rows[name].dtype)
     return out
 
 
 def mean_draws(fit: Posterior, newdata: pd.DataFrame, re_formula: str | None) -> np.ndarray:
     """Posterior draws of the mean at each row of ``newdata``: draws × rows, from :meth:`hdsl.Fit.predict`."""
-    pred = fit.predict(newdata, kind="mean", re_formula=re_formula)
+    pred = predict(fit, newdata, kind="mean", re_formula=re_formula)
     values = np.asarray(pred["predictions"][model_of(fit).spec.response.label].values, dtype=float)
     return values.reshape(-1, len(newdata))
 

@@ -44,6 +44,7 @@ from .effects import (
     training_rows,
     trials_columns,
 )
+from .predict import predict
 from .protocols import CompiledModel, Posterior
 
 if TYPE_CHECKING:
@@ -447,7 +448,7 @@ def replicated_draws(fit: Posterior, n_draws: int = 50, seed: int = 0) -> np.nda
     if "posterior_predictive" in fit.idata.children:
         pp = _as_matrix(fit.idata, response, n)
     else:
-        pp = _as_matrix(fit.predict(kind="response", draws=n_draws, seed=seed), response, n)
+        pp = _as_matrix(predict(fit, kind="response", draws=n_draws, seed=seed), response, n)
     if pp is None:
         raise HdslError(f"no replicated draws of '{response}' could be made from this fit")
     return pp[np.sort(rng.choice(len(pp), size=min(n_draws, len(pp)), replace=False))]

@@ -18,15 +18,21 @@ __all__ = ["CompiledModel", "Posterior"]
 
 
 class CompiledModel(Protocol):
-    """A spec bound to its training data and lowered (``hdsl.Model``)."""
+    """A spec bound to its training data and lowered (``hdsl.Model``); read-only here."""
 
-    spec: ModelSpec
-    design: BoundDesign
-    priors: PriorTable
-    lowered: LoweredModel
-    naming: NamingTable
-    data: pd.DataFrame  # the training data as given
-
+    @property
+    def spec(self) -> ModelSpec: ...
+    @property
+    def design(self) -> BoundDesign: ...
+    @property
+    def priors(self) -> PriorTable: ...
+    @property
+    def lowered(self) -> LoweredModel: ...
+    @property
+    def naming(self) -> NamingTable: ...
+    @property
+    def data(self) -> pd.DataFrame:
+        """The training data as given."""
     @property
     def parameter_names(self) -> list[str]: ...
 
@@ -35,8 +41,9 @@ class Posterior(Protocol):
     """A fit (``hdsl.Fit``): the ArviZ DataTree and the model it came from (None after ``hdsl.load`` without
     data)."""
 
-    idata: Any
-    model: CompiledModel | None
-
+    @property
+    def idata(self) -> Any: ...
+    @property
+    def model(self) -> CompiledModel | None: ...
     @property
     def parameter_names(self) -> list[str]: ...
