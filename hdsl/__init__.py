@@ -11,10 +11,16 @@ from .errors import (
     DataError,
     FamilyError,
     FormulaError,
+    GroupingFactorWarning,
     HdslError,
+    HdslWarning,
+    MissingRowsWarning,
+    ParetoKWarning,
     PriorError,
     SamplingError,
+    SamplingWarning,
     SpecSyntaxError,
+    WaicWarning,
 )
 from .inference.cache import enable_compilation_cache, enable_compilation_cache_from_env
 from .inference.distributed import initialize_distributed, initialize_distributed_from_env
@@ -30,8 +36,7 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 _LAZY = {
     "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
     "default_dtype": "workflow.api",
-    "compare": "workflow.model_comparison", "ParetoKWarning": "workflow.model_comparison",
-    "WaicWarning": "workflow.model_comparison",
+    "compare": "workflow.model_comparison",
     "cross_validate": "workflow.crossval", "CVResult": "workflow.crossval",
 }
 
@@ -39,7 +44,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .workflow.api import Fit, Model, default_dtype, fit, load
     from .workflow.crossval import CVResult, cross_validate
-    from .workflow.model_comparison import ParetoKWarning, WaicWarning, compare
+    from .workflow.model_comparison import compare
 
 
 def __getattr__(name: str):
@@ -70,8 +75,6 @@ __all__ = [
     "cross_validate",
     "initialize_distributed",
     "CVResult",
-    "ParetoKWarning",
-    "WaicWarning",
     "HdslError",
     "SpecSyntaxError",
     "FormulaError",
@@ -79,5 +82,11 @@ __all__ = [
     "DataError",
     "PriorError",
     "SamplingError",
+    "HdslWarning",
+    "MissingRowsWarning",
+    "GroupingFactorWarning",
+    "SamplingWarning",
+    "ParetoKWarning",
+    "WaicWarning",
     "__version__",
 ]

@@ -1,8 +1,13 @@
-"""One error hierarchy for everything a user can get wrong, rendered by one function.
+"""One error hierarchy for everything a user can get wrong, rendered by one function, and the warnings
+users filter.
 
 Every exception hdsl lets out derives from :class:`HdslError`. Errors about spec text carry a
 :class:`Position` and render the offending line with a caret under it; errors about data name the
 column. Nothing from lark, pandas or JAX reaches the user raw.
+
+Every warning hdsl gives derives from :class:`HdslWarning` (a ``UserWarning``), so one filter silences or
+raises them all; each kind has its own class to filter by (``warnings.simplefilter("ignore",
+hdsl.MissingRowsWarning)``). They live here, with no dependency, so that ``import hdsl`` defines them.
 """
 
 from __future__ import annotations
@@ -19,6 +24,12 @@ __all__ = [
     "PriorError",
     "FamilyError",
     "SamplingError",
+    "HdslWarning",
+    "MissingRowsWarning",
+    "GroupingFactorWarning",
+    "SamplingWarning",
+    "ParetoKWarning",
+    "WaicWarning",
     "Position",
     "did_you_mean",
 ]
@@ -91,6 +102,30 @@ class DataError(HdslError):
 
 class SamplingError(HdslError):
     """Bad sampler settings or a model the sampler cannot start."""
+
+
+class HdslWarning(UserWarning):
+    """Base of every warning hdsl gives; filter this to filter them all."""
+
+
+class MissingRowsWarning(HdslWarning):
+    """Rows were dropped because a used column had missing values."""
+
+
+class GroupingFactorWarning(HdslWarning):
+    """A numeric grouping column with about one level per row: probably not a grouping factor."""
+
+
+class SamplingWarning(HdslWarning):
+    """The sampler finished but its output should not be trusted without a look."""
+
+
+class ParetoKWarning(HdslWarning):
+    """Some observations have a Pareto k above 0.7: PSIS-LOO is unreliable for them."""
+
+
+class WaicWarning(HdslWarning):
+    """Some observations have p_waic above 0.4: WAIC is unreliable; use LOO."""
 
 
 def render_error(

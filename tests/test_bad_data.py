@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import hdsl
-from hdsl.model.bind import GroupingFactorWarning, MissingRowsWarning
+from hdsl import GroupingFactorWarning, MissingRowsWarning, SamplingWarning
 
 
 def base(n: int = 12) -> pd.DataFrame:
@@ -165,8 +165,6 @@ def _funnel_data() -> pd.DataFrame:
 
 
 def test_bad_run_warns_once_each_in_plain_words():
-    from hdsl.workflow.api import SamplingWarning
-
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         hdsl.fit(FUNNEL, _funnel_data(), chains=2, warmup=20, draws=100, seed=0, progress=False,
@@ -180,8 +178,6 @@ def test_bad_run_warns_once_each_in_plain_words():
 
 
 def test_good_run_gives_no_warning():
-    from hdsl.workflow.api import SamplingWarning
-
     rng = np.random.default_rng(4)
     df = pd.DataFrame({"y": rng.normal(size=40), "x": rng.normal(size=40)})
     with warnings.catch_warnings(record=True) as caught:

@@ -21,7 +21,7 @@ from jax.scipy.special import gammainc, gammaincc, gammaln
 from jax.scipy.stats import norm
 
 import hdsl
-from hdsl.model.bind import MissingRowsWarning
+from hdsl import MissingRowsWarning
 from hdsl.model.density import pointwise_log_lik_at
 
 jax.config.update("jax_enable_x64", True)

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hdsl import GroupingFactorWarning, MissingRowsWarning
 from hdsl.errors import DataError, FormulaError
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
-from hdsl.model.bind import GroupingFactorWarning, MissingRowsWarning, bind_design
+from hdsl.model.bind import bind_design
 from hdsl.model.coding import brms_name
 from hdsl.model.design import BoundDesign, Codebook, bind_predictor
 

@@ -136,7 +136,6 @@ def test_chees_fit_of_the_seed_model_matches_the_reference_or_says_it_failed(see
     log-density. So: the means match the reference within Monte-Carlo error either way, and a run is either
     healthy or the fit's own warnings say it is not."""
     import hdsl
-    from hdsl.workflow.api import SamplingWarning
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -150,7 +149,7 @@ def test_chees_fit_of_the_seed_model_matches_the_reference_or_says_it_failed(see
         assert abs(got.loc[name, "mean"] - ref.loc[name, "mean"]) < 5 * se, name
     d = fit.diagnostics()
     assert d["max_tree_depth_hits"] == 0
-    said = " ".join(str(w.message) for w in caught if issubclass(w.category, SamplingWarning))
+    said = " ".join(str(w.message) for w in caught if issubclass(w.category, hdsl.SamplingWarning))
     if d["max_r_hat"] >= 1.05 or d["divergences"]:
         assert "r_hat up to" in said and "diverged" in said, said
     else:

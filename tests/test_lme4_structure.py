@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from hdsl import GroupingFactorWarning
 from hdsl.language.expand import expand_spec
 from hdsl.language.parse import parse_spec
-from hdsl.model.bind import GroupingFactorWarning, bind_design
+from hdsl.model.bind import bind_design
 from hdsl.model.design import BoundDesign
 
 IMM10 = Path("/work/shared/data/imm10/imm10.csv")

@@ -19,15 +19,13 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, FormulaError, Position
+from ..errors import DataError, FormulaError, MissingRowsWarning, Position
 from ..language.ir import Factor, LinearPredictor, ModelSpec
 from ..language.syntax import Name
 from .design import (
     BoundDesign,
     Codebook,
     GroupDesign,
-    GroupingFactorWarning,
-    MissingRowsWarning,
     NewLevels,
     PredictorDesign,
     bind_predictor,
@@ -36,8 +34,7 @@ from .design import (
 from .families import CENSORING_CODES, get_family
 from .terms import check_columns, check_functions, columns_used, evaluate_factor
 
-__all__ = ["bind_design", "bind_new_data", "NewData", "bind_additions", "response_values", "MissingRowsWarning",
-           "GroupingFactorWarning"]
+__all__ = ["bind_design", "bind_new_data", "NewData", "bind_additions", "response_values"]
 
 
 def _all_factors(spec: ModelSpec) -> list[Factor]:

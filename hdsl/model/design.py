@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError
+from ..errors import DataError, GroupingFactorWarning
 from ..language.ir import GroupTerm, LinearPredictor, ModelSpec, Term
 from .coding import brms_name, contrast_columns
 from .families import get_family
@@ -34,17 +34,7 @@ __all__ = [
     "GroupBlock",
     "group_blocks",
     "dpar_prefix",
-    "MissingRowsWarning",
-    "GroupingFactorWarning",
 ]
-
-
-class MissingRowsWarning(UserWarning):
-    """Rows were dropped because a used column had missing values."""
-
-
-class GroupingFactorWarning(UserWarning):
-    """A numeric grouping column with about one level per row: probably not a grouping factor."""
 
 
 @dataclass(frozen=True, eq=False)

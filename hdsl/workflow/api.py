@@ -20,7 +20,7 @@ import jax
 import numpy as np
 import pandas as pd
 
-from ..errors import HdslError
+from ..errors import HdslError, SamplingWarning
 from ..inference.memory import release_free_memory
 from ..inference.sample import SamplerConfig, check_config, sample_nuts
 from ..language.expand import expand_spec
@@ -388,10 +388,6 @@ class Fit:
 
     def __repr__(self) -> str:
         return f"<hdsl.Fit of {self.spec.strip().splitlines()[0] if self.spec.strip() else '?'}>"
-
-
-class SamplingWarning(UserWarning):
-    """The sampler finished but its output should not be trusted without a look."""
 
 
 def load(path: str | os.PathLike, data: pd.DataFrame | None = None) -> Fit:

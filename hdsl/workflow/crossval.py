@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from jax.scipy.special import logsumexp
 
-from ..errors import DataError, HdslError
+from ..errors import DataError, HdslError, SamplingWarning
 from ..inference.sample import SamplerConfig, check_config, sample_nuts
 from ..language import syntax as s
 from ..language.expand import expand_spec
@@ -42,7 +42,7 @@ from ..model.lower import LoweredModel, lower_model
 from ..model.params import ModelData
 from ..model.predictive import Kind, predictive
 from ..model.priors import build_prior_table
-from .api import SamplingWarning, _ProgressBar, _resolve_dtype, choose_parameterization
+from .api import _ProgressBar, _resolve_dtype, choose_parameterization
 
 __all__ = ["CVResult", "cross_validate", "stratified_folds", "group_folds", "sample_folds", "MODELS"]
 

@@ -16,21 +16,13 @@ import numpy as np
 import pandas as pd
 from scipy.special import logsumexp
 
-from ..errors import HdslError
+from ..errors import HdslError, ParetoKWarning, WaicWarning
 from .protocols import Posterior
 
-__all__ = ["ParetoKWarning", "WaicWarning", "Waic", "loo", "waic", "compare"]
+__all__ = ["Waic", "loo", "waic", "compare"]
 
 #: Pareto k above this makes the PSIS estimate of an observation's elpd unreliable (Vehtari et al. 2024).
 K_THRESHOLD = 0.7
-
-
-class ParetoKWarning(UserWarning):
-    """Some observations have a Pareto k above 0.7: PSIS-LOO is unreliable for them."""
-
-
-class WaicWarning(UserWarning):
-    """Some observations have p_waic above 0.4: WAIC is unreliable; use LOO."""
 
 
 def _log_lik(fit_or_tree, var_name: str | None = None) -> np.ndarray:
