@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 import hdsl
-from hdsl.inference.sample import SamplerConfig
+from hdsl.inference.options import SamplerOptions
 from hdsl.workflow.crossval import sample_folds, stratified_folds
 
 SPEC = "math ~ homework + (1 + homework | schid)"
@@ -69,7 +69,7 @@ def main() -> None:
 
         # the same folds one after another: each fold its own program (compile + warmup + sampling)
         model = hdsl.Model(SPEC, df)
-        config = SamplerConfig(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed)
+        config = SamplerOptions(chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed)
         fold_id = stratified_folds(model.design.main.groups[0].codes, 5, args.seed)
         weights = (fold_id[None, :] != np.arange(args.seq_folds)[:, None]).astype(float)
         t0 = time.perf_counter()

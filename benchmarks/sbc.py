@@ -96,7 +96,8 @@ def simulate(name: str, df: pd.DataFrame, k: int, rng: np.random.Generator) -> t
 
 def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin: int, seed: int) -> list[dict]:
     import hdsl
-    from hdsl.inference.sample import SamplerConfig, sample_nuts
+    from hdsl.inference.options import SamplerOptions
+    from hdsl.inference.sample import sample_nuts
     from hdsl.model.density import constrain, log_density
 
     rng = np.random.default_rng(seed)
@@ -117,7 +118,7 @@ def run_model(m: SbcModel, k: int, *, chains: int, warmup: int, draws: int, thin
         suffs = [sufficient_statistics(replace(model.design, y=y), xbar, lowered.dtype) for y in ys]
         data = data._replace(suff=jax.tree.map(lambda *a: jnp.stack(a), *suffs))
     t0 = time.perf_counter()
-    config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed)
+    config = SamplerOptions(chains=chains, warmup=warmup, draws=draws, seed=seed)
     result = sample_nuts(functools.partial(log_density, lowered), model.dim, config, data, batch=k,
                          dtype=lowered.dtype)
     elapsed = time.perf_counter() - t0

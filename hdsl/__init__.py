@@ -35,13 +35,14 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # must work.
 _LAZY = {
     "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
-    "default_dtype": "workflow.api",
+    "default_dtype": "workflow.api", "SamplerOptions": "inference.options",
     "compare": "workflow.model_comparison",
     "cross_validate": "workflow.crossval", "CVResult": "workflow.crossval",
 }
 
 
 if TYPE_CHECKING:
+    from .inference.options import SamplerOptions
     from .workflow.api import Fit, Model, default_dtype, fit, load
     from .workflow.crossval import CVResult, cross_validate
     from .workflow.model_comparison import compare
@@ -70,6 +71,7 @@ __all__ = [
     "Fit",
     "load",
     "default_dtype",
+    "SamplerOptions",
     "enable_compilation_cache",
     "compare",
     "cross_validate",

@@ -142,7 +142,8 @@ def test_model_that_cannot_start_names_the_term():
 
 def test_interrupted_fit_keeps_finished_draws(corr_data):
     """Ctrl-C during sampling returns the draws finished so far, marked as interrupted."""
-    from hdsl.inference.sample import SamplerConfig, sample_nuts
+    from hdsl.inference.options import SamplerOptions
+    from hdsl.inference.sample import sample_nuts
 
     model = hdsl.Model("y ~ x + (1 | g)", corr_data)
     seen = []
@@ -152,9 +153,9 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
         if phase == "sampling" and done >= 40:
             raise KeyboardInterrupt
 
-    config = SamplerConfig(chains=2, warmup=100, draws=100, seed=1, blocks=5)
+    config = SamplerOptions(chains=2, warmup=100, draws=100, seed=1)
     log_density = functools.partial(density.log_density, model.lowered)
-    draws = sample_nuts(log_density, model.dim, config, model.lowered.data,
+    draws = sample_nuts(log_density, model.dim, config, model.lowered.data, blocks=5,
                         progress=progress)
     assert draws.interrupted
     assert draws.positions.shape[:2] == (2, 40)
@@ -167,7 +168,7 @@ def test_interrupted_fit_keeps_finished_draws(corr_data):
 
     constrain = jax.jit(jax.vmap(functools.partial(density.constrain, model.lowered)))
     named = NamedDraws(model.naming, constrain, chains=2, draws=100, rows=7)
-    kept = sample_nuts(log_density, model.dim, config, model.lowered.data,
+    kept = sample_nuts(log_density, model.dim, config, model.lowered.data, blocks=5,
                        progress=progress, keep=named)
     assert kept.interrupted and kept.positions is None
     expected = constrained_draws(constrain, draws.positions, model.naming)

@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import norm
 
 import hdsl
-from hdsl.inference.sample import SamplerConfig
+from hdsl.inference.options import SamplerOptions
 from hdsl.workflow.cli import main
 from hdsl.workflow.crossval import MODELS, CVResult, group_folds, sample_folds, stratified_folds
 
@@ -137,7 +137,7 @@ def test_summary_hand_computed():
 
 def test_batched_run_has_the_shapes_of_separate_runs(small_data):
     model = hdsl.Model("y ~ 1 + (1 | g)", small_data)
-    config = SamplerConfig(chains=2, warmup=40, draws=30, seed=0)
+    config = SamplerOptions(chains=2, warmup=40, draws=30, seed=0)
     weights = (stratified_folds(model.design.main.groups[0].codes, 2)[None, :] != np.arange(2)[:, None])
     pos_b, stats_b, t_b = sample_folds(model.lowered, weights.astype(float), config, batched=True)
     pos_s, stats_s, t_s = sample_folds(model.lowered, weights.astype(float), config, batched=False)

@@ -17,7 +17,8 @@ from conftest import SEED_SPEC
 
 from hdsl.errors import SamplingError
 from hdsl.inference.init import PathfinderPath, choose_starts, pathfinder_one
-from hdsl.inference.sample import SamplerConfig, sample_nuts
+from hdsl.inference.options import SamplerOptions
+from hdsl.inference.sample import sample_nuts
 
 jax.config.update("jax_enable_x64", True)
 
@@ -42,30 +43,30 @@ def _check_recovery(positions: np.ndarray) -> None:
 
 
 def test_pathfinder_window_recovers_a_normal():
-    cfg = SamplerConfig(chains=4, warmup=200, draws=400, seed=2, init="pathfinder")
+    cfg = SamplerOptions(chains=4, warmup=200, draws=400, seed=2, init="pathfinder")
     d = sample_nuts(normal_log_density, 4, cfg, DATA)
     assert d.timings["pathfinder_failed"] == 0
     _check_recovery(d.positions)
 
 
 def test_chees_recovers_a_normal_and_is_reproducible():
-    cfg = SamplerConfig(chains=16, warmup=200, draws=300, seed=3, adaptation="chees", blocks=2)
-    d = sample_nuts(normal_log_density, 4, cfg, DATA)
-    assert cfg.init_kind == "pathfinder"
+    cfg = SamplerOptions(chains=16, warmup=200, draws=300, seed=3, adaptation="chees")
+    d = sample_nuts(normal_log_density, 4, cfg, DATA, blocks=2)
+    assert cfg.effective_init == "pathfinder"
     _check_recovery(d.positions)
     # one shared step size and mass matrix, adapted to the scales
     assert np.all(d.step_size == d.step_size[0])
     assert np.allclose(np.sqrt(d.inverse_mass_matrix[0]), SD, rtol=0.3)
     assert set(d.stats) >= {"lp", "diverging", "n_steps", "tree_depth", "acceptance_rate", "energy", "step_size"}
     assert np.all(d.stats["tree_depth"] == 0) and np.all(d.stats["n_steps"] >= 1)
-    again = sample_nuts(normal_log_density, 4, cfg, DATA)
+    again = sample_nuts(normal_log_density, 4, cfg, DATA, blocks=2)
     np.testing.assert_array_equal(d.positions, again.positions)
 
 
 def test_chees_with_a_batch_axis():
     data = {"mean": jnp.stack([DATA["mean"], DATA["mean"] + 1.0]), "sd": jnp.stack([DATA["sd"]] * 2)}
-    cfg = SamplerConfig(chains=8, warmup=100, draws=50, seed=0, adaptation="chees", blocks=1)
-    d = sample_nuts(normal_log_density, 4, cfg, data, batch=2)
+    cfg = SamplerOptions(chains=8, warmup=100, draws=50, seed=0, adaptation="chees")
+    d = sample_nuts(normal_log_density, 4, cfg, data, batch=2, blocks=1)
     assert d.positions.shape == (2, 8, 50, 4)
     assert d.step_size.shape == (2, 8) and d.inverse_mass_matrix.shape == (2, 8, 4)
     assert np.all(np.isfinite(d.positions))
@@ -103,13 +104,13 @@ def test_failed_paths_fall_back_to_the_random_starts():
 
 def test_bad_options_are_refused():
     with pytest.raises(SamplingError, match="adaptation must be"):
-        sample_nuts(normal_log_density, 4, SamplerConfig(adaptation="meads"), DATA)
+        SamplerOptions(adaptation="meads")
     with pytest.raises(SamplingError, match="init must be"):
-        sample_nuts(normal_log_density, 4, SamplerConfig(init="zero"), DATA)
+        SamplerOptions(init="zero")
     with pytest.raises(SamplingError, match="at least 4"):
-        sample_nuts(normal_log_density, 4, SamplerConfig(chains=2, adaptation="chees"), DATA)
+        SamplerOptions(chains=2, adaptation="chees")
     with pytest.raises(SamplingError, match="pool_adaptation must be True or False, got 'no'"):
-        sample_nuts(normal_log_density, 4, SamplerConfig(pool_metric="no"), DATA)
+        SamplerOptions(pool_adaptation="no")
 
 
 def test_pathfinder_starts_on_the_seed_model(imm10):
@@ -167,7 +168,7 @@ def test_chees_trajectory_floor_serves_a_slow_direction():
     np.fill_diagonal(cov, 1.0)
     data = {"prec": jnp.asarray(np.linalg.inv(cov))}
     d = sample_nuts(lambda x, dd: -0.5 * x @ dd["prec"] @ x, dim,
-                    SamplerConfig(chains=32, warmup=150, draws=100, seed=0, adaptation="chees", init="random"), data)
+                    SamplerOptions(chains=32, warmup=150, draws=100, seed=0, adaptation="chees", init="random"), data)
     block_sum = d.positions[..., :10].sum(-1)
     assert d.stats["n_steps"].mean() > 5
     assert float(ess(block_sum, method="bulk")) > 400

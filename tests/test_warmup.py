@@ -26,7 +26,8 @@ from hdsl.inference.adaptation import (
     slow_direction_init,
     slow_direction_update,
 )
-from hdsl.inference.sample import SamplerConfig, sample_nuts
+from hdsl.inference.options import SamplerOptions
+from hdsl.inference.sample import sample_nuts
 
 jax.config.update("jax_enable_x64", True)
 
@@ -87,7 +88,7 @@ def test_badly_scaled_target_adapts_in_a_short_warmup_and_is_recovered():
     trajectory here), sampling uses short trees, and the draws have the target's means and scales."""
     mean = np.linspace(-3.0, 3.0, SCALES.size)
     data = {"mean": jnp.asarray(mean), "sd": jnp.asarray(SCALES)}
-    d = sample_nuts(badly_scaled, SCALES.size, SamplerConfig(chains=4, warmup=150, draws=500, seed=4), data)
+    d = sample_nuts(badly_scaled, SCALES.size, SamplerOptions(chains=4, warmup=150, draws=500, seed=4), data)
     assert d.stats["tree_depth"].mean() < 5
     pos = d.positions
     for j, s in enumerate(SCALES):
@@ -121,7 +122,7 @@ def test_stan_adaptation_is_stans_schedule_and_recovers_the_target():
     mean = np.linspace(-3.0, 3.0, SCALES.size)
     data = {"mean": jnp.asarray(mean), "sd": jnp.asarray(SCALES)}
     d = sample_nuts(badly_scaled, SCALES.size,
-                    SamplerConfig(chains=4, warmup=300, draws=300, seed=5, adaptation="stan"), data)
+                    SamplerOptions(chains=4, warmup=300, draws=300, seed=5, adaptation="stan"), data)
     for j, s in enumerate(SCALES):
         x = d.positions[..., j]
         mcse = s / np.sqrt(float(ess(x, method="mean")))
@@ -160,10 +161,10 @@ def test_pooled_adaptation_gives_every_chain_one_metric_estimated_from_all_chain
     rng = np.random.default_rng(11)
     sd = np.exp(rng.uniform(np.log(1e-2), np.log(1e2), 60))
     data = {"mean": jnp.asarray(rng.normal(size=60) * sd), "sd": jnp.asarray(sd)}
-    fits = {pool: sample_nuts(_independent_normal, 60, SamplerConfig(chains=4, warmup=300, draws=300, seed=2,
-                                                                     pool_metric=pool), data)
+    fits = {pool: sample_nuts(_independent_normal, 60, SamplerOptions(chains=4, warmup=300, draws=300, seed=2,
+                                                                      pool_adaptation=pool), data)
             for pool in (True, False)}
-    stan = sample_nuts(_independent_normal, 60, SamplerConfig(chains=4, warmup=300, draws=50, seed=2,
+    stan = sample_nuts(_independent_normal, 60, SamplerOptions(chains=4, warmup=300, draws=50, seed=2,
                                                               adaptation="stan"), data)
     pooled, own = fits[True].inverse_mass_matrix, fits[False].inverse_mass_matrix
     assert (pooled == pooled[0]).all()

@@ -32,8 +32,6 @@ from blackjax.optimizers.lbfgs import _minimize_lbfgs, bfgs_sample, lbfgs_invers
 
 __all__ = ["PathfinderConfig", "PathfinderPath", "PathfinderInit", "pathfinder_one", "choose_starts", "fallback"]
 
-INIT_KINDS = ("random", "pathfinder")
-
 
 class PathfinderConfig(NamedTuple):
     maxiter: int = 50

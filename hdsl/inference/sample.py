@@ -32,69 +32,17 @@ from .adaptation import (
     reset_stragglers,
     window_adapter,
 )
-from .init import INIT_KINDS, PathfinderConfig, choose_starts, pathfinder_one
+from .init import PathfinderConfig, choose_starts, pathfinder_one
 from .memory import release_free_memory
+from .options import SamplerOptions
 
-__all__ = ["SamplerConfig", "Draws", "sample_nuts", "check_config"]
+__all__ = ["Draws", "sample_nuts"]
 
 ProgressFn = Callable[[str, int, int], None]
 INIT_TRIES = 20
+INIT_RADIUS = 2.0  # random starting points are uniform on (-INIT_RADIUS, INIT_RADIUS), as Stan's
 CHAIN_AXIS = "chains"  # the vmapped axis of chains: cross-chain adaptation pools over it
-ADAPTATIONS = ("window", "stan", "chees")
-CHEES_MIN_CHAINS = 4
-
-
-@dataclass(frozen=True)
-class SamplerConfig:
-    chains: int = 4
-    warmup: int = 1000
-    draws: int = 1000
-    seed: int = 0
-    target_accept: float = 0.8
-    max_tree_depth: int = 10
-    blocks: int = 10
-    init_radius: float = 2.0
-    init: str | None = None  # "random" or "pathfinder"; None: pathfinder for ChEES, random otherwise
-    # "window": Stan's windows with early Fisher windows and a scale-relative shrinkage, then NUTS;
-    # "stan": exactly Stan's windows, then NUTS; "chees": ChEES, then jittered dynamic HMC
-    adaptation: str = "window"
-    # estimate the metric from all chains' warmup draws together ("window" only; see window_adapter)
-    pool_metric: bool = True
-
-    @property
-    def pools_metric(self) -> bool:
-        """Whether the warmup estimates one metric from all chains (only hdsl's window adaptation does)."""
-        return self.pool_metric and self.adaptation == "window"
-
-    @property
-    def init_kind(self) -> str:
-        return self.init or ("pathfinder" if self.adaptation == "chees" else "random")
-
-
-def check_config(config: SamplerConfig) -> None:
-    """Reject settings the sampler cannot run, before anything is compiled."""
-    for name in ("chains", "draws"):
-        v = getattr(config, name)
-        if not isinstance(v, int | np.integer) or isinstance(v, bool) or v < 1:
-            raise SamplingError(f"{name} must be a positive whole number, got {v!r}")
-    if not isinstance(config.warmup, int | np.integer) or isinstance(config.warmup, bool) or config.warmup < 0:
-        raise SamplingError(f"warmup must be a whole number ≥ 0, got {config.warmup!r}")
-    if not 0.0 < config.target_accept < 1.0:
-        raise SamplingError(f"target_accept must be between 0 and 1, got {config.target_accept!r}")
-    if not isinstance(config.max_tree_depth, int) or not 1 <= config.max_tree_depth <= 20:
-        raise SamplingError(f"max_tree_depth must be a whole number from 1 to 20, got {config.max_tree_depth!r}")
-    if not isinstance(config.seed, int | np.integer) or isinstance(config.seed, bool):
-        raise SamplingError(f"seed must be a whole number, got {config.seed!r}")
-    if config.init is not None and config.init not in INIT_KINDS:
-        raise SamplingError(f"init must be one of {', '.join(map(repr, INIT_KINDS))}, got {config.init!r}")
-    if config.adaptation not in ADAPTATIONS:
-        raise SamplingError(f"adaptation must be one of {', '.join(map(repr, ADAPTATIONS))}, "
-                            f"got {config.adaptation!r}")
-    if not isinstance(config.pool_metric, bool | np.bool_):
-        raise SamplingError(f"pool_adaptation must be True or False, got {config.pool_metric!r}")
-    if config.adaptation == "chees" and config.chains < CHEES_MIN_CHAINS:
-        raise SamplingError(f"adaptation='chees' adapts across chains and needs at least {CHEES_MIN_CHAINS}, "
-                            f"got chains={config.chains}", hint="use chains=16 or more (it is made for many)")
+BLOCKS = 10  # the host hears from the sampler about 2 × BLOCKS times (progress, Ctrl-C)
 
 
 @dataclass(frozen=True, eq=False)
@@ -160,16 +108,19 @@ def _traced_at(dtype):
 def sample_nuts(
     log_density: Callable[[jax.Array, object], jax.Array],
     dim: int,
-    config: SamplerConfig,
+    options: SamplerOptions,
     data: object = None,
     *,
     batch: int | None = None,
     dtype=jnp.float64,
+    blocks: int = BLOCKS,
     progress: ProgressFn | None = None,
     explain: Callable[[np.ndarray], str] | None = None,
     keep: Callable[[np.ndarray, int], None] | None = None,
 ) -> Draws:
-    """Warmup and sampling for all chains in one compiled program, run block by block.
+    """Warmup and sampling for all chains in one compiled program, run block by block (about ``2 × blocks``
+    of them: between blocks the host reports ``progress`` and can be interrupted; the number of blocks
+    changes the random stream, so the same seed gives the same draws only with the same ``blocks``).
 
     With ``keep``, the draws are not stored: each block's are handed to ``keep(positions, first)`` as they
     come ((chains, n, dim), draws ``first`` onwards; all chains of all processes at the end where several
@@ -180,35 +131,35 @@ def sample_nuts(
     chains run in the same program; the outputs then have a leading batch axis.
     """
     with _traced_at(dtype):
-        return _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, explain, keep)
+        return _sample_traced_at(log_density, dim, options, data, batch, dtype, blocks, progress, explain, keep)
 
 
-def _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, explain, keep) -> Draws:
+def _sample_traced_at(log_density, dim, options: SamplerOptions, data, batch, dtype, blocks, progress, explain,
+                      keep) -> Draws:
     """:func:`sample_nuts`, inside the precision its programs are traced at (``_traced_at``)."""
-    check_config(config)
     timings: dict[str, float] = {}
     # several processes (jax.distributed, one per host): each runs its share of the chains on its own
     # devices from its own keys, and the draws are gathered so that every process holds all of them
     processes = jax.process_count() if batch is None else 1
-    if config.chains % processes:
-        raise SamplingError(f"chains={config.chains} cannot be split evenly over {processes} processes",
+    if options.chains % processes:
+        raise SamplingError(f"chains={options.chains} cannot be split evenly over {processes} processes",
                             hint=f"use a multiple of {processes} chains")
-    key = jax.random.key(config.seed)
+    key = jax.random.key(options.seed)
     if processes > 1:
         key = jax.random.fold_in(key, jax.process_index())
     k_init, k_run = jax.random.split(key)
-    chees = config.adaptation == "chees"
-    block_len = _block_length(config.warmup, config.draws, config.blocks * 2)
-    total = config.warmup + config.draws
+    chees = options.adaptation == "chees"
+    block_len = _block_length(options.warmup, options.draws, blocks * 2)
+    total = options.warmup + options.draws
     n_blocks = math.ceil(total / block_len)
-    lead = (config.chains // processes,) if batch is None else (batch, config.chains)
+    lead = (options.chains // processes,) if batch is None else (batch, options.chains)
     if chees:
-        schedule = make_chees_schedule(config.warmup, n_blocks * block_len - config.warmup)
-        init_one, block_one = _chees_program(log_density, dim, config, dtype, block_len, n_blocks * block_len)
+        schedule = make_chees_schedule(options.warmup, n_blocks * block_len - options.warmup)
+        init_one, block_one = _chees_program(log_density, dim, options, dtype, block_len, n_blocks * block_len)
     else:
-        schedule = make_schedule(config.warmup, n_blocks * block_len - config.warmup,
-                                 early=config.adaptation == "window")
-        init_one, block_one = _nuts_program(log_density, dim, config, dtype, block_len)
+        schedule = make_schedule(options.warmup, n_blocks * block_len - options.warmup,
+                                 early=options.adaptation == "window")
+        init_one, block_one = _nuts_program(log_density, dim, options, dtype, block_len)
 
     def over_chains(fn, per_chain: int, shared: int = 0):
         """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
@@ -243,14 +194,14 @@ def _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, ex
 
     spread = _chain_sharding(lead[0])
     t0 = time.perf_counter()
-    candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-config.init_radius,
-                                    maxval=config.init_radius)
+    candidates = jax.random.uniform(k_init, lead + (INIT_TRIES, dim), dtype=dtype, minval=-INIT_RADIUS,
+                                    maxval=INIT_RADIUS)
     start_shape = jax.ShapeDtypeStruct(lead + (dim,), dtype)
     keys_shape = jax.ShapeDtypeStruct(lead, jax.random.key(0).dtype)
     carry_shape = jax.eval_shape(init_all, start_shape, start_shape, data)
     carry_spread = _carry_sharding(carry_shape, lead, spread)
     sched_shape = tuple(jax.ShapeDtypeStruct((block_len,), a.dtype) for a in schedule)
-    use_pathfinder = config.init_kind == "pathfinder"
+    use_pathfinder = options.effective_init == "pathfinder"
     # XLA compiles off the GIL: the small programs compile while the big one does
     with ThreadPoolExecutor(2) as pool:
         def compile_at(fn, *args):
@@ -286,7 +237,7 @@ def _sample_traced_at(log_density, dim, config, data, batch, dtype, progress, ex
     if keep is not None and batch is not None:
         raise ValueError("keep= takes one data set's draws, not a batch")
     carry, positions_np, stats_np, interrupted = _run_blocks(
-        block, carry, schedule, data, lead, k_run, block_len, n_blocks, config.warmup, config.draws, progress,
+        block, carry, schedule, data, lead, k_run, block_len, n_blocks, options.warmup, options.draws, progress,
         timings, keep if processes == 1 else None)
     adapt = carry[1]
     step_size = np.broadcast_to(np.asarray(adapt.step_size)[..., None] if chees and batch is not None
@@ -317,13 +268,13 @@ def _carry_sharding(carry_shape, lead: tuple[int, ...], spread):
     return jax.tree.map(lambda a: spread if a.ndim and a.shape[0] == lead[0] else whole, carry_shape)
 
 
-def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len: int):
+def _nuts_program(log_density, dim: int, options: SamplerOptions, dtype, block_len: int):
     """(init, block) of one chain: windowed adaptation (hdsl's or Stan's) driving NUTS."""
     kernel = blackjax.mcmc.nuts.build_kernel()
-    stan = config.adaptation == "stan"
-    adapt_init, adapt_update = window_adapter(dim, config.target_accept, dtype, stan=stan,
-                                              pool_axis=CHAIN_AXIS if config.pools_metric else None)
-    from_gradient = config.init_kind == "random" and not stan  # Pathfinder's starts come with a metric
+    stan = options.adaptation == "stan"
+    adapt_init, adapt_update = window_adapter(dim, options.target_accept, dtype, stan=stan,
+                                              pool_axis=CHAIN_AXIS if options.effective_pool_adaptation else None)
+    from_gradient = options.effective_init == "random" and not stan  # Pathfinder's starts come with a metric
 
     def init_one(x, imm, d):
         state = blackjax.nuts.init(x, lambda v: log_density(v, d))
@@ -337,7 +288,7 @@ def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len
             state, adapt = c
             k, stage, is_end, is_last = xs
             state, info = kernel(k, state, logdensity, adapt.step_size, adapt.inverse_mass_matrix,
-                                 max_num_doublings=config.max_tree_depth)
+                                 max_num_doublings=options.max_tree_depth)
             adapt = adapt_update(adapt, stage, is_end, is_last, state.position, state.logdensity_grad,
                                  info.acceptance_rate)
             out = (state.position, {
@@ -356,7 +307,7 @@ def _nuts_program(log_density, dim: int, config: SamplerConfig, dtype, block_len
     return init_one, block_one
 
 
-def _chees_program(log_density, dim: int, config: SamplerConfig, dtype, block_len: int, total: int):
+def _chees_program(log_density, dim: int, options: SamplerOptions, dtype, block_len: int, total: int):
     """(init, block) of the whole ensemble of chains: ChEES adaptation driving jittered dynamic HMC.
 
     The number of leapfrog steps is the adapted trajectory length / step size times a Halton jitter
@@ -367,7 +318,7 @@ def _chees_program(log_density, dim: int, config: SamplerConfig, dtype, block_le
     from blackjax.mcmc import dynamic_hmc
 
     max_bits = max(1, math.ceil(math.log2(total + 1)))
-    max_leapfrog = 2**config.max_tree_depth
+    max_leapfrog = 2**options.max_tree_depth
 
     def jitter(i):
         return dynamic_hmc.halton_sequence(i, max_bits)

@@ -14,7 +14,7 @@ import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Unpack
 
 import jax
 import numpy as np
@@ -22,7 +22,8 @@ import pandas as pd
 
 from ..errors import HdslError, SamplingWarning
 from ..inference.memory import release_free_memory
-from ..inference.sample import SamplerConfig, check_config, sample_nuts
+from ..inference.options import SamplerKeywords, SamplerOptions, expand_sampler_keywords
+from ..inference.sample import sample_nuts
 from ..language.expand import expand_spec
 from ..language.ir import ModelSpec
 from ..language.parse import parse_spec
@@ -168,28 +169,16 @@ class Model:
         """Every valid prior target with the prior in force (brms's ``default_prior``)."""
         return self.priors.to_frame()
 
-    def sample(
-        self,
-        *,
-        chains: int = 4,
-        warmup: int = 1000,
-        draws: int = 1000,
-        seed: int = 0,
-        progress: bool = True,
-        target_accept: float = 0.8,
-        max_tree_depth: int = 10,
-        init: str | None = None,
-        adaptation: str = "window",
-        pool_adaptation: bool = True,
-    ) -> Fit:
-        """``init``: 'random' or 'pathfinder' starting points (default: pathfinder for ChEES, else random);
-        ``adaptation``: 'window' (Stan's windows after early scale-finding ones, then NUTS), 'stan' (exactly
-        Stan's, then NUTS) or 'chees' (across ≥ 4 chains, then jittered HMC); ``pool_adaptation`` ('window'
-        only): each warmup window's mass matrix is estimated from all chains' draws together, so the chains
-        share one metric (fewer long trees; vectorized chains wait for the longest)."""
-        config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
-                               target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                               adaptation=adaptation, pool_metric=pool_adaptation)
+    @expand_sampler_keywords
+    def sample(self, *, progress: bool = True, **options: Unpack[SamplerKeywords]) -> Fit:
+        """Sample the posterior. ``options`` are the sampler's, by keyword (:class:`hdsl.SamplerOptions` lists
+        them with their defaults: chains, warmup, draws, seed, target_accept, max_tree_depth, init, adaptation,
+        pool_adaptation), checked before anything runs; ``progress``: a progress bar on stderr.
+
+        >>> model.sample(chains=4, draws=2000, seed=1)   # doctest: +SKIP
+        """
+        config = SamplerOptions.from_keywords(options, "sample")
+        chains, draws = config.chains, config.draws
         reporter = _ProgressBar() if progress else None
         size = chains * draws * self.design.n_rows
         # the post-processing programs compile on a second thread while the sampler runs; they take a
@@ -214,11 +203,11 @@ class Model:
             "hdsl_spec": self.text,
             "hdsl_rows_used": int(self.design.n_rows),
             "hdsl_rows_dropped": int(self.design.n_dropped),
-            "hdsl_seed": int(seed),
-            "hdsl_max_tree_depth": int(max_tree_depth),
-            "hdsl_adaptation": adaptation,
-            "hdsl_pool_adaptation": int(config.pools_metric),
-            "hdsl_init": config.init_kind,
+            "hdsl_seed": int(config.seed),
+            "hdsl_max_tree_depth": int(config.max_tree_depth),
+            "hdsl_adaptation": config.adaptation,
+            "hdsl_pool_adaptation": int(config.effective_pool_adaptation),
+            "hdsl_init": config.effective_init,
             "hdsl_dtype": self.dtype,
             "hdsl_interrupted": int(result.interrupted),
         }
@@ -411,34 +400,28 @@ def load(path: str | os.PathLike, data: pd.DataFrame | None = None) -> Fit:
     return Fit(idata, model=model)
 
 
+@expand_sampler_keywords
 def fit(
     spec: str,
     data: pd.DataFrame,
     *,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
     progress: bool = True,
     na_action: Literal["drop", "error"] = "drop",
     dtype: str | None = None,
     parameterization: str | dict[str, str] = "auto",
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
-    init: str | None = None,
-    adaptation: str = "window",
-    pool_adaptation: bool = True,
+    **options: Unpack[SamplerKeywords],
 ) -> Fit:
-    """Compile ``spec`` against ``data`` and sample its posterior (see :meth:`Model.sample` for the options)."""
+    """Compile ``spec`` against ``data`` and sample its posterior. ``options`` are the sampler's, by keyword
+    (:class:`hdsl.SamplerOptions`: chains, warmup, draws, seed, target_accept, max_tree_depth, init,
+    adaptation, pool_adaptation), checked before anything is compiled.
+
+    >>> fit = hdsl.fit("y ~ x + (1 | g)", df, chains=4, warmup=1000, draws=1000, seed=1)  # doctest: +SKIP
+    """
     t0 = time.perf_counter()
-    check_config(SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed,
-                               target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                               adaptation=adaptation, pool_metric=pool_adaptation))
+    SamplerOptions.from_keywords(options, "fit")  # a bad option is reported before the model is compiled
     model = Model(spec, data, na_action=na_action, dtype=dtype, parameterization=parameterization)
     t_build = time.perf_counter() - t0
-    result = model.sample(chains=chains, warmup=warmup, draws=draws, seed=seed, progress=progress,
-                          target_accept=target_accept, max_tree_depth=max_tree_depth, init=init,
-                          adaptation=adaptation, pool_adaptation=pool_adaptation)
+    result = model.sample(progress=progress, **options)
     result.timings["build_s"] = t_build
     result.timings["total_s"] = time.perf_counter() - t0
     return result

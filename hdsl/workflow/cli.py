@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
+import typing
 import warnings
 from pathlib import Path
 
 import pandas as pd
 
 from ..errors import DataError, HdslError
+from ..inference.options import SamplerOptions
 
-__all__ = ["main"]
+__all__ = ["main", "add_sampler_flags", "sampler_options_from_flags"]
 
 
 def _read_data(path: str) -> pd.DataFrame:
@@ -42,13 +45,42 @@ def _print_table(df: pd.DataFrame, as_json: bool) -> None:
             print(df.to_string(float_format=lambda v: f"{v:.3g}"))
 
 
+def add_sampler_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per field of :class:`SamplerOptions` (``--target-accept`` for ``target_accept``), its type,
+    choices, default and help read from the field, so the command line states none of them again."""
+    types = typing.get_type_hints(SamplerOptions)
+    for f in dataclasses.fields(SamplerOptions):
+        flag = "--" + f.name.replace("_", "-")
+        kind = types[f.name]
+        text = f.metadata["help"] + (" (default: %(default)s)" if f.default is not None else "")
+        if (choices := _literal_values(kind)) is not None:
+            parser.add_argument(flag, choices=choices, default=f.default, help=text)
+        elif kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default, help=text)
+        else:
+            parser.add_argument(flag, type=kind, default=f.default, help=text)
+
+
+def _literal_values(kind) -> tuple | None:
+    """The values of ``Literal[...]``, or of the ``Literal`` in ``Literal[...] | None``; None for other types."""
+    for t in (kind, *typing.get_args(kind)):
+        if typing.get_origin(t) is typing.Literal:
+            return typing.get_args(t)
+    return None
+
+
+def sampler_options_from_flags(args: argparse.Namespace) -> SamplerOptions:
+    """The flags of :func:`add_sampler_flags` as the options object: checked here, before any file is read."""
+    return SamplerOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(SamplerOptions)})
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
     from .api import fit
 
+    options = sampler_options_from_flags(args)
     data = _read_data(args.data)
-    result = fit(_read_spec(args.spec), data, chains=args.chains, warmup=args.warmup, draws=args.draws,
-                 seed=args.seed, progress=not args.quiet, dtype=args.dtype, init=args.init,
-                 adaptation=args.adaptation, pool_adaptation=not args.per_chain_adaptation)
+    result = fit(_read_spec(args.spec), data, progress=not args.quiet, dtype=args.dtype,
+                 **dataclasses.asdict(options))
     if args.out:
         result.save(args.out)
         if not args.quiet:
@@ -128,9 +160,9 @@ def _cmd_loo(args: argparse.Namespace) -> int:
 def _cmd_cv(args: argparse.Namespace) -> int:
     from .crossval import cross_validate
 
+    options = sampler_options_from_flags(args)
     result = cross_validate(_read_spec(args.spec), _read_data(args.data), folds=args.folds, by=args.by,
-                            chains=args.chains, warmup=args.warmup, draws=args.draws, seed=args.seed,
-                            progress=not args.quiet, baselines=not args.no_baselines)
+                            progress=not args.quiet, baselines=not args.no_baselines, **dataclasses.asdict(options))
     summary = result.summary()
     if args.json:
         folds = result.folds.reset_index()
@@ -184,20 +216,9 @@ def _parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit a spec file to data and print the summary")
     f.add_argument("spec", help="spec file (formula, family, priors)")
     f.add_argument("--data", required=True, help="CSV (or parquet) file")
-    f.add_argument("--chains", type=int, default=4)
-    f.add_argument("--warmup", type=int, default=1000)
-    f.add_argument("--draws", type=int, default=1000)
-    f.add_argument("--seed", type=int, default=0)
+    add_sampler_flags(f)
     f.add_argument("--dtype", choices=["float32", "float64"], default=None,
                    help="default: float64 on CPU, float32 on GPU")
-    f.add_argument("--init", choices=["random", "pathfinder"], default=None,
-                   help="starting points (default: pathfinder with --adaptation chees, else random)")
-    f.add_argument("--adaptation", choices=["window", "stan", "chees"], default="window",
-                   help="window: Stan's windows with early scale-finding windows + NUTS; stan: exactly Stan's "
-                        "warmup + NUTS; chees: ChEES across chains + jittered HMC (many chains)")
-    f.add_argument("--per-chain-adaptation", action="store_true",
-                   help="window: estimate each chain's mass matrix from its own draws only (default: from all "
-                        "chains' draws together)")
     f.add_argument("--out", help="save the posterior (netCDF) here")
     f.add_argument("--all", action="store_true", help="also list group-level effects r_g[level,coef]")
     f.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -245,10 +266,7 @@ def _parser() -> argparse.ArgumentParser:
     cv.add_argument("--folds", type=int, default=None,
                     help="number of folds (default: 5 within groups; one per level with --by)")
     cv.add_argument("--by", default=None, help="hold out whole levels of this grouping factor")
-    cv.add_argument("--chains", type=int, default=4)
-    cv.add_argument("--warmup", type=int, default=1000)
-    cv.add_argument("--draws", type=int, default=1000)
-    cv.add_argument("--seed", type=int, default=0)
+    add_sampler_flags(cv)
     cv.add_argument("--no-baselines", action="store_true", help="cross-validate the model only")
     cv.add_argument("--json", action="store_true", help="print summary, folds, specs and timings as JSON")
     cv.add_argument("--quiet", action="store_true", help="no progress bar")

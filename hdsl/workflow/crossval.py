@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 import jax
 import jax.numpy as jnp
@@ -29,7 +30,8 @@ import pandas as pd
 from jax.scipy.special import logsumexp
 
 from ..errors import DataError, HdslError, SamplingWarning
-from ..inference.sample import SamplerConfig, check_config, sample_nuts
+from ..inference.options import SamplerKeywords, SamplerOptions, expand_sampler_keywords
+from ..inference.sample import sample_nuts
 from ..language import syntax as s
 from ..language.expand import expand_spec
 from ..language.ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
@@ -222,7 +224,7 @@ def _row_weights(data: ModelData) -> np.ndarray:
     return np.asarray(data.weights) if data.weights is not None else np.ones(data.y.shape[0])
 
 
-def sample_folds(compiled: LoweredModel, weights: np.ndarray, config: SamplerConfig, *, batched: bool = True,
+def sample_folds(compiled: LoweredModel, weights: np.ndarray, options: SamplerOptions, *, batched: bool = True,
                  dtype=None, progress: Callable[[str, int, int], None] | None = None
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
     """Sample every fold (row weights ``weights[k]``): positions (K, chains, draws, dim), sampler
@@ -232,13 +234,13 @@ def sample_folds(compiled: LoweredModel, weights: np.ndarray, config: SamplerCon
     dtype = dtype or compiled.dtype
     log_density = functools.partial(density.log_density, compiled)
     if batched:
-        d = sample_nuts(log_density, dim, config, _stack_folds(compiled.data, weights),
+        d = sample_nuts(log_density, dim, options, _stack_folds(compiled.data, weights),
                         batch=weights.shape[0], dtype=dtype, progress=progress)
         return d.positions, d.stats, dict(d.timings)
     positions, stats, timings = [], [], {}
     for k in range(weights.shape[0]):
         data = compiled.data.with_weights(weights[k] * _row_weights(compiled.data))
-        d = sample_nuts(log_density, dim, config, data, dtype=dtype, progress=progress)
+        d = sample_nuts(log_density, dim, options, data, dtype=dtype, progress=progress)
         positions.append(d.positions)
         stats.append(d.stats)
         for key, v in d.timings.items():
@@ -332,37 +334,34 @@ def _group_labels(design: BoundDesign, frame: pd.DataFrame, name: str) -> np.nda
                     column=name)
 
 
+@expand_sampler_keywords
 def cross_validate(
     spec: str,
     data: pd.DataFrame,
     *,
     folds: int | None = None,
     by: str | None = None,
-    chains: int = 4,
-    warmup: int = 1000,
-    draws: int = 1000,
-    seed: int = 0,
     progress: bool = True,
     baselines: bool = True,
     batched: bool = True,
     dtype: str | None = None,
     parameterization: str | dict[str, str] = "auto",
-    target_accept: float = 0.8,
-    max_tree_depth: int = 10,
+    **options: Unpack[SamplerKeywords],
 ) -> CVResult:
     """K-fold cross-validation of a hierarchical model and its complete- and no-pooling baselines.
 
     ``by=None``: rows held out within groups, each fold stratified by the first grouping factor
     (``folds`` defaults to 5). ``by="g"``: whole levels of ``g`` held out (``folds`` defaults to one
-    per level). Every model's folds run as one vectorized program (folds × chains chains).
+    per level). Every model's folds run as one vectorized program (folds × chains chains). ``options``
+    are the sampler's, by keyword, for every fold (:class:`hdsl.SamplerOptions`: chains, warmup, draws,
+    seed, target_accept, max_tree_depth, init, adaptation, pool_adaptation); ``seed`` also deals the folds.
 
     >>> cv = hdsl.cross_validate("math ~ homework + (1 + homework | schid)", df, folds=5)  # doctest: +SKIP
     >>> cv.summary()[["rmsd", "elpd", "elpd_se"]]                                      # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    config = SamplerConfig(chains=chains, warmup=warmup, draws=draws, seed=seed, target_accept=target_accept,
-                           max_tree_depth=max_tree_depth)
-    check_config(config)
+    config = SamplerOptions.from_keywords(options, "cross_validate")
+    chains, warmup, draws, seed = config.chains, config.warmup, config.draws, config.seed
     dtype = _resolve_dtype(dtype)
     user = expand_spec(parse_spec(spec))
     if not user.predictor.groups:
