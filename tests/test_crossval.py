@@ -135,18 +135,17 @@ def test_summary_hand_computed():
 # ---- the batched program ---------------------------------------------------------------------------
 
 
-def test_batched_run_has_the_shapes_of_separate_runs(small_data):
+def test_folds_run_as_one_program(small_data):
     model = hdsl.Model("y ~ 1 + (1 | g)", small_data)
     config = SamplerOptions(chains=2, warmup=40, draws=30, seed=0)
     weights = (stratified_folds(model.design.main.groups[0].codes, 2)[None, :] != np.arange(2)[:, None])
-    pos_b, stats_b, t_b = sample_folds(model.lowered, weights.astype(float), config, batched=True)
-    pos_s, stats_s, t_s = sample_folds(model.lowered, weights.astype(float), config, batched=False)
-    assert pos_b.shape == pos_s.shape == (2, 2, 30, model.dim)
-    assert stats_b.keys() == stats_s.keys()
-    for k in stats_b:
-        assert stats_b[k].shape == stats_s[k].shape == (2, 2, 30)
-    assert np.isfinite(pos_b).all() and not np.allclose(pos_b[0], pos_b[1])  # the folds differ
-    assert {"compile_s", "sample_s"} <= t_b.keys()
+    positions, stats, timings = sample_folds(model.lowered, weights.astype(float), config)
+    assert positions.shape == (2, 2, 30, model.dim)  # (folds, chains, draws, dim)
+    assert {"lp", "diverging", "n_steps", "tree_depth", "acceptance_rate", "energy", "step_size"} <= stats.keys()
+    for k in stats:
+        assert stats[k].shape == (2, 2, 30)
+    assert np.isfinite(positions).all() and not np.allclose(positions[0], positions[1])  # the folds differ
+    assert {"compile_s", "sample_s"} <= timings.keys()
 
 
 # ---- end to end ------------------------------------------------------------------------------------

@@ -150,8 +150,8 @@ def test_unknown_option_is_a_type_error_with_a_suggestion(data, model):
         hdsl.fit(SPEC, data, chain=2)
     with pytest.raises(TypeError, match=r"sample\(\) got an unexpected keyword argument 'pool_metric'"):
         model.sample(pool_metric=False)
-    with pytest.raises(TypeError, match=r"cross_validate\(\) got an unexpected keyword argument 'chain'"):
-        hdsl.cross_validate(SPEC, data, chain=2)
+    with pytest.raises(TypeError, match=r"cross_validate\(\) got an unexpected keyword argument 'batched'"):
+        hdsl.cross_validate(SPEC, data, batched=False)
 
 
 # ---- the command line builds its flags from the options object -------------------------------------

@@ -224,28 +224,15 @@ def _row_weights(data: ModelData) -> np.ndarray:
     return np.asarray(data.weights) if data.weights is not None else np.ones(data.y.shape[0])
 
 
-def sample_folds(compiled: LoweredModel, weights: np.ndarray, options: SamplerOptions, *, batched: bool = True,
-                 dtype=None, progress: Callable[[str, int, int], None] | None = None
+def sample_folds(compiled: LoweredModel, weights: np.ndarray, options: SamplerOptions, *,
+                 progress: Callable[[str, int, int], None] | None = None
                  ) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, float]]:
-    """Sample every fold (row weights ``weights[k]``): positions (K, chains, draws, dim), sampler
-    statistics (K, chains, draws) and timings. ``batched=False`` runs the folds one after another,
-    each its own compiled program (what refitting per fold costs; for comparison)."""
-    dim = compiled.dim
-    dtype = dtype or compiled.dtype
-    log_density = functools.partial(density.log_density, compiled)
-    if batched:
-        d = sample_nuts(log_density, dim, options, _stack_folds(compiled.data, weights),
-                        batch=weights.shape[0], dtype=dtype, progress=progress)
-        return d.positions, d.stats, dict(d.timings)
-    positions, stats, timings = [], [], {}
-    for k in range(weights.shape[0]):
-        data = compiled.data.with_weights(weights[k] * _row_weights(compiled.data))
-        d = sample_nuts(log_density, dim, options, data, dtype=dtype, progress=progress)
-        positions.append(d.positions)
-        stats.append(d.stats)
-        for key, v in d.timings.items():
-            timings[key] = timings.get(key, 0.0) + v
-    return np.stack(positions), {k: np.stack([st[k] for st in stats]) for k in stats[0]}, timings
+    """Sample every fold (row weights ``weights[k]``) in one program: positions (K, chains, draws, dim),
+    sampler statistics (K, chains, draws) and timings."""
+    d = sample_nuts(functools.partial(density.log_density, compiled), compiled.dim, options,
+                    _stack_folds(compiled.data, weights), batch=weights.shape[0], dtype=compiled.dtype,
+                    progress=progress)
+    return d.positions, d.stats, dict(d.timings)
 
 
 def _scorer(compiled: LoweredModel) -> Callable:
@@ -343,7 +330,6 @@ def cross_validate(
     by: str | None = None,
     progress: bool = True,
     baselines: bool = True,
-    batched: bool = True,
     dtype: str | None = None,
     parameterization: str | dict[str, str] = "auto",
     **options: Unpack[SamplerKeywords],
@@ -408,10 +394,9 @@ def cross_validate(
     for m in models:
         reporter = None
         if progress:
-            how = "in one program" if batched else "one fold after another"
-            sys.stderr.write(f"{m.name}: {k} folds x {chains} chains {how}\n")
+            sys.stderr.write(f"{m.name}: {k} folds x {chains} chains in one program\n")
             reporter = _ProgressBar()
-        positions, stats, tm = sample_folds(m.lowered, weights, config, batched=batched, progress=reporter)
+        positions, stats, tm = sample_folds(m.lowered, weights, config, progress=reporter)
         if reporter:
             reporter.close()
         t1 = time.perf_counter()
@@ -450,7 +435,7 @@ def cross_validate(
         table["held_out_levels"] = ""
     timings["total_s"] = time.perf_counter() - t_start
     return CVResult(pointwise, table, {m.name: m.text for m in models}, timings, by, k, first.name,
-                    {"batched": batched, "chains": chains, "warmup": warmup, "draws": draws})
+                    {"chains": chains, "warmup": warmup, "draws": draws})
 
 
 def _level_text(labels: pd.Series, limit: int = 6) -> str:
