@@ -155,9 +155,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     ap.add_argument("--seed", type=int, default=2026)
     ap.add_argument("--dtype", default=None)
     args = ap.parse_args(argv)
-    from hdsl.workflow.api import _resolve_dtype
+    from hdsl.inference.precision import resolve_dtype
 
-    _resolve_dtype(args.dtype)
+    resolve_dtype(args.dtype)
     t0 = time.perf_counter()
     rows = []
     for name in args.models:

@@ -35,7 +35,7 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # must work.
 _LAZY = {
     "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
-    "default_dtype": "workflow.api", "SamplerOptions": "inference.options",
+    "default_dtype": "inference.precision", "SamplerOptions": "inference.options",
     "compare": "workflow.model_comparison",
     "cross_validate": "workflow.crossval", "CVResult": "workflow.crossval",
 }
@@ -43,7 +43,8 @@ _LAZY = {
 
 if TYPE_CHECKING:
     from .inference.options import SamplerOptions
-    from .workflow.api import Fit, Model, default_dtype, fit, load
+    from .inference.precision import default_dtype
+    from .workflow.api import Fit, Model, fit, load
     from .workflow.crossval import CVResult, cross_validate
     from .workflow.model_comparison import compare
 

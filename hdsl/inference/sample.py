@@ -161,36 +161,7 @@ def _sample_traced_at(log_density, dim, options: SamplerOptions, data, batch, dt
                                  early=options.adaptation == "window")
         init_one, block_one = _nuts_program(log_density, dim, options, dtype, block_len)
 
-    def over_chains(fn, per_chain: int, shared: int = 0):
-        """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
-        batch (data per batch) if batched."""
-        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,), axis_name=CHAIN_AXIS)
-        if batch is not None:
-            f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
-        return f
-
-    def over_batch(fn, n_args: int, shared: int = 0):
-        """``fn`` already works on all chains at once (ChEES): vmap it over the batch only."""
-        if batch is None:
-            return fn
-        return jax.vmap(fn, in_axes=(0,) * n_args + (None,) * shared + (0,))
-
-    if chees:
-        init_all = over_batch(init_one, 2)
-        block_all = over_batch(block_one, 2, shared=1)
-    else:
-        init_all = over_chains(init_one, 2)
-        block_all = over_chains(block_one, 2, shared=1)
-    eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
-    def pathfinder_chains(key, starts, d):
-        """Pathfinder from every chain's random start, then importance resampling across the paths."""
-        k_paths, k_pick = jax.random.split(key)
-        keys = jax.random.split(k_paths, starts.shape[0])
-        paths = jax.vmap(lambda k, x: pathfinder_one(k, x, lambda v: log_density(v, d), PathfinderConfig()))(
-            keys, starts)
-        return choose_starts(k_pick, paths, starts)
-
-    pf_all = over_batch(pathfinder_chains, 2)
+    init_all, block_all, eval_all, pf_all = _vectorized(log_density, init_one, block_one, chees, batch)
 
     spread = _chain_sharding(lead[0])
     t0 = time.perf_counter()
@@ -250,6 +221,44 @@ def _sample_traced_at(log_density, dim, options: SamplerOptions, data, batch, dt
             keep(positions_np, 0)
             positions_np = None
     return Draws(positions_np, stats_np, np.array(step_size), np.array(imm_out), timings, interrupted)
+
+
+def _vectorized(log_density, init_one, block_one, chees: bool, batch: int | None):
+    """One chain's programs made programs of all chains (and of every data set of a batch): warmup's
+    start, a block of steps, the log-density at candidate starts, and Pathfinder from every chain's start."""
+
+    def over_chains(fn, per_chain: int, shared: int = 0):
+        """vmap ``fn(*per_chain_args, *shared_args, data)`` over chains (data shared), then over the
+        batch (data per batch) if batched."""
+        f = jax.vmap(fn, in_axes=(0,) * per_chain + (None,) * shared + (None,), axis_name=CHAIN_AXIS)
+        if batch is not None:
+            f = jax.vmap(f, in_axes=(0,) * per_chain + (None,) * shared + (0,))
+        return f
+
+    def over_batch(fn, n_args: int, shared: int = 0):
+        """``fn`` already works on all chains at once (ChEES): vmap it over the batch only."""
+        if batch is None:
+            return fn
+        return jax.vmap(fn, in_axes=(0,) * n_args + (None,) * shared + (0,))
+
+    if chees:
+        init_all = over_batch(init_one, 2)
+        block_all = over_batch(block_one, 2, shared=1)
+    else:
+        init_all = over_chains(init_one, 2)
+        block_all = over_chains(block_one, 2, shared=1)
+    eval_all = over_chains(lambda xs, d: jax.vmap(lambda v: log_density(v, d))(xs), 1)
+
+    def pathfinder_chains(key, starts, d):
+        """Pathfinder from every chain's random start, then importance resampling across the paths."""
+        k_paths, k_pick = jax.random.split(key)
+        keys = jax.random.split(k_paths, starts.shape[0])
+        paths = jax.vmap(lambda k, x: pathfinder_one(k, x, lambda v: log_density(v, d), PathfinderConfig()))(
+            keys, starts)
+        return choose_starts(k_pick, paths, starts)
+
+    pf_all = over_batch(pathfinder_chains, 2)
+    return init_all, block_all, eval_all, pf_all
 
 
 def _gather_processes(tree):

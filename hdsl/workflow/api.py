@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -23,6 +22,7 @@ import pandas as pd
 from ..errors import HdslError, SamplingWarning
 from ..inference.memory import release_free_memory
 from ..inference.options import SamplerKeywords, SamplerOptions, expand_sampler_keywords
+from ..inference.precision import default_dtype, resolve_dtype
 from ..inference.sample import sample_nuts
 from ..language.expand import expand_spec
 from ..language.ir import ModelSpec
@@ -34,26 +34,13 @@ from ..model.lower import LoweredModel, lower_model
 from ..model.naming import NamingTable
 from ..model.params import Params
 from ..model.priors import PriorTable, build_prior_table
+from .progress import ProgressBar
 from .results import NamedDraws, build_datatree, compile_over_draws, draws_per_chunk, summarize, worst_diagnostics
 
 __all__ = ["Model", "Fit", "fit", "load", "default_dtype"]
 
 #: Pointwise log-likelihood is stored when chains × draws × rows is at most this many numbers.
 LOG_LIK_LIMIT = 50_000_000
-
-
-def default_dtype() -> str:
-    """float64 on CPU (exact and no slower there), float32 on accelerators."""
-    return "float64" if jax.default_backend() == "cpu" else "float32"
-
-
-def _resolve_dtype(dtype: str | None) -> str:
-    dtype = dtype or default_dtype()
-    if dtype not in ("float32", "float64"):
-        raise HdslError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-    if dtype == "float64" and not jax.config.jax_enable_x64:
-        jax.config.update("jax_enable_x64", True)
-    return dtype
 
 
 def _information_ratio(y: np.ndarray, codes: np.ndarray, n_levels: int) -> float:
@@ -122,7 +109,7 @@ class Model:
     ):
         self.text = spec
         self.data = data  # the frame as given; the figures build their grids of new data from it
-        self.dtype = _resolve_dtype(dtype)
+        self.dtype = resolve_dtype(dtype)
         self.spec: ModelSpec = expand_spec(parse_spec(spec))
         self.design: BoundDesign = bind_design(self.spec, data, na_action=na_action)
         self.priors: PriorTable = build_prior_table(self.design)
@@ -179,7 +166,7 @@ class Model:
         """
         config = SamplerOptions.from_keywords(options, "sample")
         chains, draws = config.chains, config.draws
-        reporter = _ProgressBar() if progress else None
+        reporter = ProgressBar() if progress else None
         size = chains * draws * self.design.n_rows
         # the post-processing programs compile on a second thread while the sampler runs; they take a
         # fixed number of draws at a time (memory: one chunk's temporaries, not all draws' at once)
@@ -425,27 +412,3 @@ def fit(
     result.timings["build_s"] = t_build
     result.timings["total_s"] = time.perf_counter() - t0
     return result
-
-
-class _ProgressBar:
-    """A one-line progress report on stderr, updated between sampling blocks."""
-
-    def __init__(self) -> None:
-        self.t0 = time.perf_counter()
-        self.stream = sys.stderr
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        elapsed = time.perf_counter() - self.t0
-        if phase == "warmup" and done == 0:
-            msg = f"warmup: compiling done, adapting ({total} steps)..."
-        else:
-            width = 30
-            frac = done / total if total else 1.0
-            bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-            msg = f"{phase:8s} [{bar}] {done}/{total}"
-        self.stream.write(f"\r{msg:<70s} {elapsed:6.1f}s")
-        self.stream.flush()
-
-    def close(self) -> None:
-        self.stream.write("\n")
-        self.stream.flush()

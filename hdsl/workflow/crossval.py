@@ -31,6 +31,7 @@ from jax.scipy.special import logsumexp
 
 from ..errors import DataError, HdslError, SamplingWarning
 from ..inference.options import SamplerKeywords, SamplerOptions, expand_sampler_keywords
+from ..inference.precision import resolve_dtype
 from ..inference.sample import sample_nuts
 from ..language import syntax as s
 from ..language.expand import expand_spec
@@ -44,7 +45,8 @@ from ..model.lower import LoweredModel, lower_model
 from ..model.params import ModelData
 from ..model.predictive import Kind, predictive
 from ..model.priors import build_prior_table
-from .api import _ProgressBar, _resolve_dtype, choose_parameterization
+from .api import choose_parameterization
+from .progress import ProgressBar
 
 __all__ = ["CVResult", "cross_validate", "stratified_folds", "group_folds", "sample_folds", "MODELS"]
 
@@ -183,7 +185,7 @@ class _Candidate:
 def _compile(name: str, spec: ModelSpec, frame: pd.DataFrame, user_priors: tuple[PriorStatement, ...],
              dtype: str, renames: dict[str, list[str]] | None = None,
              parameterization: str | dict[str, str] = "auto") -> _Candidate:
-    dtype = _resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype)
     design = bind_design(spec, frame, na_action="error")
     priors = _carry_priors(user_priors, design, renames or {}) if renames is not None else user_priors
     design = dataclasses.replace(design, spec=dataclasses.replace(spec, priors=priors))
@@ -321,6 +323,43 @@ def _group_labels(design: BoundDesign, frame: pd.DataFrame, name: str) -> np.nda
                     column=name)
 
 
+def _score_model(m: _Candidate, weights: np.ndarray, fold_id: np.ndarray, defined: np.ndarray,
+                 options: SamplerOptions, progress: bool, groups: pd.Series | None
+                 ) -> tuple[np.ndarray, np.ndarray, list[dict], dict[str, float]]:
+    """Sample every fold of one model in one program and score each row where it was held out: the
+    prediction, the log predictive density (NaN where no pooling cannot predict), one row per fold of the
+    fold table (``groups``: each row's level, to list the held-out levels) and the timings."""
+    k, n = weights.shape
+    reporter = None
+    if progress:
+        sys.stderr.write(f"{m.name}: {k} folds x {options.chains} chains in one program\n")
+        reporter = ProgressBar()
+    positions, stats, tm = sample_folds(m.lowered, weights, options, progress=reporter)
+    if reporter:
+        reporter.close()
+    t1 = time.perf_counter()
+    pos = jnp.asarray(positions.reshape(k, options.chains * options.draws, -1), dtype=m.lowered.dtype)
+    pred, lpd = (np.asarray(a) for a in _scorer(m.lowered)(pos, _stack_folds(m.lowered.data, weights)))
+    tm["score_s"] = time.perf_counter() - t1
+    held_pred, held_lpd = pred[fold_id, np.arange(n)], lpd[fold_id, np.arange(n)]
+    if m.name == "no_pooling":
+        held_pred, held_lpd = np.where(defined, held_pred, np.nan), np.where(defined, held_lpd, np.nan)
+    y = m.design.y
+    divergences = stats["diverging"].reshape(k, -1).sum(axis=1)
+    rows = []
+    for f in range(k):
+        held = fold_id == f
+        bad = np.isnan(held_lpd[held]).any()
+        rows.append({
+            "model": m.name, "fold": f, "n_heldout": int(held.sum()),
+            "held_out_levels": _level_text(groups[held]) if groups is not None else "",
+            "rmsd": np.nan if bad else float(np.sqrt(np.mean((y[held] - held_pred[held]) ** 2))),
+            "elpd": np.nan if bad else float(held_lpd[held].sum()),
+            "divergences": int(divergences[f]),
+        })
+    return held_pred, held_lpd, rows, tm
+
+
 @expand_sampler_keywords
 def cross_validate(
     spec: str,
@@ -348,7 +387,7 @@ def cross_validate(
     t_start = time.perf_counter()
     config = SamplerOptions.from_keywords(options, "cross_validate")
     chains, warmup, draws, seed = config.chains, config.warmup, config.draws, config.seed
-    dtype = _resolve_dtype(dtype)
+    dtype = resolve_dtype(dtype)
     user = expand_spec(parse_spec(spec))
     if not user.predictor.groups:
         raise HdslError("cross_validate compares partial pooling with its baselines: the model needs a group "
@@ -364,7 +403,6 @@ def cross_validate(
     t0 = time.perf_counter()
     partial = _compile("partial_pooling", user, frame, user.priors, dtype, parameterization=parameterization)
     first = partial.design.main.groups[0]
-    n = partial.design.n_rows
     if by is None:
         fold_id = stratified_folds(first.codes, 5 if folds is None else folds, seed)
     else:
@@ -392,34 +430,11 @@ def cross_validate(
                              index=labels[design.row_index])
     fold_rows, timings = [], {"build_s": t_build}
     for m in models:
-        reporter = None
-        if progress:
-            sys.stderr.write(f"{m.name}: {k} folds x {chains} chains in one program\n")
-            reporter = _ProgressBar()
-        positions, stats, tm = sample_folds(m.lowered, weights, config, progress=reporter)
-        if reporter:
-            reporter.close()
-        t1 = time.perf_counter()
-        pos = jnp.asarray(positions.reshape(k, chains * draws, -1), dtype=m.lowered.dtype)
-        pred, lpd = (np.asarray(a) for a in _scorer(m.lowered)(pos, _stack_folds(m.lowered.data, weights)))
-        tm["score_s"] = time.perf_counter() - t1
-        timings[m.name] = tm
-        held_pred, held_lpd = pred[fold_id, np.arange(n)], lpd[fold_id, np.arange(n)]
-        if m.name == "no_pooling":
-            held_pred, held_lpd = np.where(defined, held_pred, np.nan), np.where(defined, held_lpd, np.nan)
+        held_pred, held_lpd, rows, timings[m.name] = _score_model(m, weights, fold_id, defined, config, progress,
+                                                                  pointwise["group"] if by else None)
         pointwise[f"pred_{m.name}"] = held_pred
         pointwise[f"lpd_{m.name}"] = held_lpd
-        divergences = stats["diverging"].reshape(k, -1).sum(axis=1)
-        for f in range(k):
-            rows = fold_id == f
-            bad = np.isnan(held_lpd[rows]).any()
-            fold_rows.append({
-                "model": m.name, "fold": f, "n_heldout": int(rows.sum()),
-                "held_out_levels": _level_text(pointwise["group"][rows]) if by else "",
-                "rmsd": np.nan if bad else float(np.sqrt(np.mean((y[rows] - held_pred[rows]) ** 2))),
-                "elpd": np.nan if bad else float(held_lpd[rows].sum()),
-                "divergences": int(divergences[f]),
-            })
+        fold_rows += rows
     for m in MODELS:
         if f"pred_{m}" not in pointwise:
             pointwise[f"pred_{m}"] = np.nan
