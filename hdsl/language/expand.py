@@ -11,13 +11,12 @@ import itertools
 import re
 
 from ..errors import FamilyError, FormulaError, PriorError, did_you_mean
-from ..model.distributions import PRIOR_DISTRIBUTIONS
-from ..model.families import FAMILIES, Link, get_family
 from . import syntax as s
+from .distributions import PRIOR_DISTRIBUTIONS
+from .families import FAMILIES, Addition, Categories, Family, Link, families_accepting, family_named
 from .ir import (
     DistributionSpec,
     Factor,
-    FamilySpec,
     GroupTerm,
     LinearPredictor,
     ModelSpec,
@@ -256,26 +255,14 @@ def _predictor(rhs: s.Expr, text: str) -> LinearPredictor:
     return LinearPredictor(intercept, tuple(terms), tuple(exp.groups), tuple(exp.offsets))
 
 
-#: families whose likelihood has a cumulative distribution function hdsl can differentiate: those cens() takes
-CENSORABLE: tuple[str, ...] = tuple(name for name, f in FAMILIES.items() if f.log_cdf is not None)
-
-#: brms addition terms hdsl understands, and which families take them ("*" = all)
-ADDITION_TERMS: dict[str, tuple[str, ...]] = {
-    "weights": ("*",),
-    "trials": ("binomial",),
-    "se": ("gaussian", "student"),
-    "cens": CENSORABLE,
-}
-
-#: each addition term's arguments after the first (brms's signatures): name → (position, what it means)
-_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"weights": (), "trials": (), "se": ("sigma",), "cens": ("y2",)}
+_ADDITIONS: dict[str, Addition] = {a.value: a for a in Addition}  # by the name a spec writes
 _TRUE = ("TRUE", "True", "true", "T")
 _FALSE = ("FALSE", "False", "false", "F")
 
 
 def _addition_args(term: s.Call, text: str) -> tuple[s.Expr, dict[str, s.Expr]]:
     """The first argument of an addition term and its named extra ones (positional or ``name = value``)."""
-    allowed = _EXTRA_ARGS[term.func]
+    allowed = Addition(term.func).extra_args
     signature = f"{term.func}({', '.join(('x', *(f'{a} = ...' for a in allowed)))})"
     first, *rest = term.args
     if isinstance(first, s.Keyword):
@@ -300,7 +287,7 @@ def _flag(e: s.Expr, what: str, text: str) -> bool:
                        text=text)
 
 
-def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
+def _response(line: s.FormulaLine, text: str, family: Family) -> Response:
     resp = line.response
     if isinstance(resp, s.Paren):
         resp = resp.inner
@@ -312,9 +299,9 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
         # lme4's cbind(successes, failures): binomial with trials = successes + failures
         if len(resp.args) != 2:
             raise FormulaError("cbind() takes two columns: cbind(successes, failures)", position=resp.pos, text=text)
-        if family_name != "binomial":
+        if not family.accepts(Addition.TRIALS):
             raise FormulaError(f"cbind(successes, failures) is a binomial response; add 'family: binomial' "
-                               f"(the family is {family_name})", position=resp.pos, text=text)
+                               f"(the family is {family.name})", position=resp.pos, text=text)
         successes, failures = resp.args
         total = s.BinOp("+", successes, failures, pos=resp.pos)
         additions.append(("trials", Factor(unparse(total), total)))
@@ -327,17 +314,19 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
                     position=getattr(term, "pos", line.pos),
                     text=text,
                 )
-            families = ADDITION_TERMS.get(term.func)
-            if families is None:
+            addition = _ADDITIONS.get(term.func)
+            if addition is None:
                 raise FormulaError(
-                    f"unknown addition term '{term.func}'{did_you_mean(term.func, ADDITION_TERMS)}; "
-                    f"known: {', '.join(ADDITION_TERMS)}", position=term.pos, text=text)
-            if term.func == "cens" and family_name not in families:
-                raise FormulaError(f"cens() is not supported for the {family_name} family: censoring is available "
-                                   f"for {', '.join(families)}", position=term.pos, text=text)
-            if "*" not in families and family_name not in families:
-                raise FormulaError(f"{term.func}() applies to the {', '.join(families)} family, not {family_name}",
-                                   position=term.pos, text=text)
+                    f"unknown addition term '{term.func}'{did_you_mean(term.func, _ADDITIONS)}; "
+                    f"known: {', '.join(_ADDITIONS)}", position=term.pos, text=text)
+            if not family.accepts(addition):
+                families = ", ".join(families_accepting(addition))
+                if addition is Addition.CENS:
+                    message = (f"cens() is not supported for the {family.name} family: censoring is available "
+                               f"for {families}")
+                else:
+                    message = f"{term.func}() applies to the {families} family, not {family.name}"
+                raise FormulaError(message, position=term.pos, text=text)
             if any(name == term.func for name, _ in additions):
                 raise FormulaError(f"{term.func}() is given twice", position=term.pos, text=text)
             first, extra = _addition_args(term, text)
@@ -483,33 +472,22 @@ def _distribution(call: s.Call, text: str) -> DistributionSpec:
             hint=f"for example {dist.example}",
         )
     values = tuple(constant_value(a, text) for a in call.args)
-    for pname, v in zip(dist.params, values, strict=True):
-        if v != v or v in (float("inf"), float("-inf")):
-            raise PriorError(
-                f"{dist.name}: {pname} must be a finite number, got {v}", position=call.pos, text=text
-            )
-        if pname in dist.positive and v <= 0:
-            raise PriorError(
-                f"{dist.name}: {pname} must be positive, got {v:g}", position=call.pos, text=text
-            )
-    if dist.name == "uniform" and not values[0] < values[1]:
-        raise PriorError(
-            f"uniform: lower ({values[0]:g}) must be below upper ({values[1]:g})",
-            position=call.pos,
-            text=text,
-        )
+    problem = dist.argument_error(values)
+    if problem is not None:
+        raise PriorError(problem, position=call.pos, text=text)
     return DistributionSpec(dist.name, values)
 
 
-def _family(tree: s.SpecTree) -> FamilySpec:
+def _family(tree: s.SpecTree) -> Family:
+    """The family line resolved once: the catalogue's record, with the link it names (else the default)."""
     if len(tree.families) > 1:
         second = tree.families[1]
         raise FamilyError("only one family line is allowed", position=second.pos, text=tree.text)
     if not tree.families:
-        return FamilySpec("gaussian")
+        return FAMILIES["gaussian"]
     line = tree.families[0]
     try:
-        family = get_family(line.name)
+        family = family_named(line.name)
     except FamilyError:
         suggestion = did_you_mean(line.name, FAMILIES)
         raise FamilyError(
@@ -548,7 +526,7 @@ def _family(tree: s.SpecTree) -> FamilySpec:
             text=tree.text,
             hint=f"{family.name} allows: {', '.join(allowed)}",
         )
-    return FamilySpec(family.name, link, pos=line.pos)
+    return family if link is None else family.with_link(Link(link))
 
 
 def expand_spec(tree: s.SpecTree) -> ModelSpec:
@@ -556,16 +534,15 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     text = tree.text
     if not tree.formulas:
         raise FormulaError("the spec has no formula; write e.g. 'y ~ x + (1 | g)'")
-    family_spec = _family(tree)
-    family = get_family(family_spec.name)
-    aux_names = tuple(a.name for a in family.aux)
+    family = _family(tree)
+    aux_names = family.aux_names
     main, *rest = tree.formulas
-    response = _response(main, text, family.name)
+    response = _response(main, text, family)
     predictor = _predictor(main.rhs, text)
     dpars: list[tuple[str, LinearPredictor]] = []
     for line in rest:
         name = line.response.name if isinstance(line.response, s.Name) else unparse(line.response)
-        category_formula = family.categories == "nominal" and re.fullmatch(r"mu([2-9]|[1-9]\d+)", name)
+        category_formula = family.categories is Categories.NOMINAL and re.fullmatch(r"mu([2-9]|[1-9]\d+)", name)
         if name not in aux_names and not category_formula:
             raise FormulaError(
                 f"'{name}' is not a parameter of the {family.name} family, so it cannot have a formula",
@@ -577,13 +554,13 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
                 )
                 if aux_names
                 else "a category's own formula is named mu2, mu3, ... (the first category is the reference)"
-                if family.categories == "nominal"
+                if family.categories is Categories.NOMINAL
                 else f"the {family.name} family has no other parameters",
             )
         if any(d == name for d, _ in dpars):
             raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
         dpars.append((name, _predictor(line.rhs, text)))
-    if family.categories == "ordered" and not predictor.intercept:
+    if family.categories is Categories.ORDERED and not predictor.intercept:
         raise FormulaError(f"the {family.name} family estimates thresholds in place of the intercept, so the "
                            "formula cannot remove it", position=main.pos, text=text, hint="remove '0 +' or '- 1'")
     priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
@@ -600,4 +577,4 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
                 hint="keep one prior per parameter",
             )
         seen[p.target] = p
-    return ModelSpec(response, predictor, family_spec, priors, tuple(dpars), text=text)
+    return ModelSpec(response, predictor, family, priors, tuple(dpars), text=text)

@@ -1,61 +1,43 @@
-"""Response families: each owns its likelihood, links, auxiliary parameters, default priors and
-posterior-predictive draws. Lowering asks a family for these; it never tests which family it has.
+"""The numerics of the response families described in :mod:`hdsl.language.families`: per family its
+likelihood, posterior-predictive draws, expected value, checks of the response's values and brms's
+data-scaled default priors; per link its inverse. Found from the family's record with
+:func:`numerics_for`; lowering asks them for these and never tests which family it has.
 
-Parameterizations and default priors follow brms (``vignette("brms_families")``): every family is
-written in terms of its mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary
-parameters; a likelihood is a NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
+Parameterizations follow brms (``vignette("brms_families")``): every family is written in terms of its
+mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary parameters; a likelihood is a
+NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
 """
 
 from __future__ import annotations
 
-import enum
+import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
-from jax.scipy.special import betainc, betaln, expit, gammainc, gammaincc, gammaln, log_ndtr, ndtr
+from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, log_ndtr
 from numpyro.distributions.util import clamp_probs
 
-from ..errors import DataError, FamilyError, did_you_mean
+from ..errors import DataError, FamilyError
+from ..language import families as catalogue
+from ..language.families import AuxParam, Link, PriorScale
 from ..language.ir import DistributionSpec, ModelSpec
+from .links import inverse_link
 
-__all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale", "scalar_aux"]
+__all__ = ["FamilyNumerics", "FAMILY_NUMERICS", "numerics_for", "inverse_link", "default_aux_prior", "robust_scale",
+           "CENSORING_CODES",
+           # compatibility, until lower.py, predict.py, prior_predictive.py, results.py and plots.py read
+           # spec.family and numerics_for
+           "Link", "Family", "FAMILIES", "get_family", "scalar_aux"]
 
 Array = jax.Array
 Aux = Mapping[str, Array]
 
-
-class Link(enum.Enum):
-    IDENTITY = "identity"
-    LOG = "log"
-    LOGIT = "logit"
-    PROBIT = "probit"
-    CLOGLOG = "cloglog"
-    INVERSE = "inverse"
-    SQRT = "sqrt"
-    SOFTPLUS = "softplus"
-    LOGM1 = "logm1"  # log(x − 1): brms's link for student's nu (> 1) when it has a formula
-
-    def inverse(self, eta: jax.Array) -> jax.Array:
-        """Map the linear predictor to the parameter's scale."""
-        return _INVERSE_LINKS[self](eta)
-
-
-_INVERSE_LINKS: dict[Link, Callable[[jax.Array], jax.Array]] = {
-    Link.IDENTITY: lambda e: e,
-    Link.LOG: jnp.exp,
-    Link.LOGIT: expit,
-    Link.PROBIT: ndtr,
-    Link.CLOGLOG: lambda e: -jnp.expm1(-jnp.exp(e)),
-    Link.INVERSE: lambda e: 1.0 / e,
-    Link.SQRT: jnp.square,
-    Link.SOFTPLUS: jax.nn.softplus,
-    Link.LOGM1: lambda e: 1.0 + jnp.exp(e),
-}
 
 # links under which brms transforms the response to find the default prior's location and scale
 _Y_LINKS: dict[Link, Callable[[np.ndarray], np.ndarray]] = {
@@ -83,23 +65,19 @@ def _log_scale(y: np.ndarray) -> float:
     return max(2.5, round(s, 1)) if math.isfinite(s) else 2.5
 
 
-@dataclass(frozen=True)
-class AuxParam:
-    """A family parameter besides the mean (sigma, nu, shape, zi, ...), with its support and brms's
-    default prior (a function of the response, as brms scales some priors to the data)."""
-
-    name: str
-    lower: float = 0.0
-    upper: float = math.inf
-    link: Link = Link.LOG
-    default_prior: Callable[[np.ndarray], DistributionSpec] = (
-        lambda y: DistributionSpec("student_t", (3.0, 0.0, robust_scale(y)))
-    )
+_PRIOR_SCALES: dict[PriorScale, Callable[[np.ndarray], float]] = {
+    PriorScale.RESPONSE: robust_scale,
+    PriorScale.LOG_RESPONSE: _log_scale,
+}
 
 
-def _fixed_prior(name: str, *args: float) -> Callable[[np.ndarray], DistributionSpec]:
-    spec = DistributionSpec(name, tuple(float(a) for a in args))
-    return lambda y: spec
+def default_aux_prior(aux: AuxParam, y: np.ndarray) -> DistributionSpec:
+    """brms's default prior of a family parameter for this response: the catalogue's, with its scale
+    computed from the response where the catalogue says so (sigma: student_t(3, 0, max(2.5, mad(y))))."""
+    prior = aux.default_prior
+    if aux.prior_scale is PriorScale.FIXED:
+        return prior
+    return dataclasses.replace(prior, args=(*prior.args[:-1], _PRIOR_SCALES[aux.prior_scale](y)))
 
 
 def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
@@ -107,8 +85,8 @@ def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: st
 
 
 @dataclass(frozen=True)
-class Family:
-    """A response distribution with the parameters hdsl models.
+class FamilyNumerics:
+    """How a family (``family``, the catalogue's record at its default link) computes.
 
     ``log_lik(y, mu, aux)`` and ``sample(key, mu, aux)`` take the mean ``mu`` (inverse link of the
     linear predictor) and ``aux``: the auxiliary parameters by name plus the response's addition
@@ -116,58 +94,77 @@ class Family:
     linear-predictor scale for some links (``log_lik_eta`` falls back to ``log_lik``).
     ``log_cdf`` and ``log_sf`` (log P(Y ≤ y), log P(Y ≥ y), same arguments as ``log_lik``) are given
     by the continuous families that take ``cens()``: ``log_lik_eta`` uses them on censored rows.
-    ``prior_link`` is the transform brms applies to the response before computing default prior
-    locations and scales when the mean lives on a transformed scale (lognormal: ``mu`` is on log y).
+    ``check_response`` and ``check_additions`` check the values of a bound response (DataError naming the
+    column and the first bad row).
     """
 
-    name: str
-    links: tuple[Link, ...]
-    aux: tuple[AuxParam, ...]
-    log_lik: Callable[[Array, Array, Aux], Array]
+    family: catalogue.Family
+    log_lik: Callable[[Array, Array, Aux], Array]  # None (as sample) for the families written through eta
     sample: Callable[[Array, Array, Aux], Array]
     check_response: Callable[[np.ndarray, str], None]
-    discrete: bool = False
-    additions: tuple[str, ...] = ()  # addition terms the family requires (binomial: trials)
     check_additions: Callable[[np.ndarray, Mapping[str, np.ndarray], str], None] = _no_additions
     eta_log_lik: Mapping[Link, Callable[[Array, Array, Aux], Array]] = field(default_factory=dict)
-    prior_link: Link | None = None
     expected: Callable[[Array, Aux], Array] = lambda mu, aux: mu  # E[y] (brms's posterior_epred) from mu
     log_cdf: Callable[[Array, Array, Aux], Array] | None = None
     log_sf: Callable[[Array, Array, Aux], Array] | None = None
-    # categorical responses (coded 1..K by the design stage): "ordered" (cumulative: thresholds instead of
-    # an intercept) or "nominal" (categorical: one linear predictor per category after the first)
-    categories: str | None = None
-    # families not written through mu: per link, (log_lik, sample, expected) taking eta itself
+    # families not written through mu (categorical responses): per link, (log_lik, sample, expected) taking eta
     on_eta: Callable[[Link], tuple[Callable, Callable, Callable]] | None = None
+
+    # compatibility: the metadata's fields, as the record that held both gave them (get_family(name).links);
+    # new code reads them from the family record (spec.family)
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        return self.family.links
 
     @property
     def default_link(self) -> Link:
-        return self.links[0]
+        return self.family.default_link
+
+    @property
+    def discrete(self) -> bool:
+        return self.family.discrete
+
+    @property
+    def categories(self) -> catalogue.Categories | None:
+        return self.family.categories
+
+    @property
+    def additions(self) -> tuple[catalogue.Addition, ...]:
+        """The addition terms the family requires (binomial: trials)."""
+        return self.family.required_additions
+
+    @property
+    def aux(self) -> tuple[_AuxWithDataPrior, ...]:
+        return tuple(_AuxWithDataPrior(a) for a in self.family.aux)
 
     def sample_eta(self, key: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Response draws from the linear predictor."""
         if self.on_eta is not None:
             return self.on_eta(link)[1](key, eta, aux)
-        return self.sample(key, link.inverse(eta), aux)
+        return self.sample(key, inverse_link(link)(eta), aux)
 
     def expected_eta(self, eta: Array, link: Link, aux: Aux) -> Array:
         """E[y] from the linear predictor (per-category probabilities for a categorical response)."""
         if self.on_eta is not None:
             return self.on_eta(link)[2](eta, aux)
-        return self.expected(link.inverse(eta), aux)
+        return self.expected(inverse_link(link)(eta), aux)
 
     def log_lik_eta(self, y: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Pointwise log-likelihood from the linear predictor (stable where a form is known)."""
         if self.on_eta is not None:
             return self.on_eta(link)[0](y, eta, aux)
         stable = self.eta_log_lik.get(link)
-        ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, link.inverse(eta), aux)
+        ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, inverse_link(link)(eta), aux)
         if "cens" in aux and self.log_cdf is not None and self.log_sf is not None:
-            ll = _censored(ll, y, link.inverse(eta), aux, self.log_cdf, self.log_sf)
+            ll = _censored(ll, y, inverse_link(link)(eta), aux, self.log_cdf, self.log_sf)
         return ll
 
     def _y_on_link_scale(self, y: np.ndarray, link: Link) -> np.ndarray | None:
-        link = self.prior_link or link
+        link = self.family.prior_link or link
         if link not in _Y_LINKS:
             return None
         y = np.asarray(y, dtype=float)
@@ -514,60 +511,37 @@ def _beta_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
 
 
 # ---------------------------------------------------------------------------------------------
-# auxiliary parameters, with brms's default priors
-
-_SIGMA = AuxParam("sigma")
-_NU = AuxParam("nu", lower=1.0, link=Link.LOGM1, default_prior=_fixed_prior("gamma", 2, 0.1))
-_SHAPE_NB = AuxParam("shape", default_prior=_fixed_prior("inv_gamma", 0.4, 0.3))
-_SHAPE = AuxParam("shape", default_prior=_fixed_prior("gamma", 0.01, 0.01))
-_PHI = AuxParam("phi", default_prior=_fixed_prior("gamma", 0.01, 0.01))
-_ZI = AuxParam("zi", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
-_HU = AuxParam("hu", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
-_SIGMA_LOG = AuxParam("sigma",
-                      default_prior=lambda y: DistributionSpec("student_t", (3.0, 0.0, _log_scale(y))))
-
-_BINARY_LINKS = (Link.LOGIT, Link.PROBIT, Link.CLOGLOG)
+# the families written through mu
 
 
-def _family(name, links, aux, pair, check, **kw) -> Family:
+def _numerics(name: str, pair, check, **kw) -> FamilyNumerics:
     log_lik, sample = pair
-    return Family(name=name, links=links, aux=aux, log_lik=log_lik, sample=sample, check_response=check, **kw)
+    return FamilyNumerics(catalogue.FAMILIES[name], log_lik, sample, check, **kw)
 
 
-GAUSSIAN = _family("gaussian", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_SIGMA,), _gaussian, _check_real,
-                   log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
-STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIGMA), _student, _check_real,
-                  log_cdf=_student_log_cdf, log_sf=_student_log_sf)
-BERNOULLI = _family("bernoulli", _BINARY_LINKS, (), _bernoulli, _check_binary, discrete=True,
-                    eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
-BINOMIAL = _family("binomial", _BINARY_LINKS, (), _binomial, _check_counts, discrete=True,
-                   additions=("trials",), check_additions=_check_trials, expected=lambda mu, aux: mu * aux["trials"],
-                   eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
-POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson, _check_counts, discrete=True,
-                  eta_log_lik={Link.LOG: _poisson_log_eta})
-NEGBINOMIAL = _family("negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT), (_SHAPE_NB,), _negbinomial,
-                      _check_counts, discrete=True)
-GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive,
-                eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf, log_sf=_gamma_log_sf)
-LOGNORMAL = _family("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), _lognormal, _check_positive,
-                    prior_link=Link.LOG, log_cdf=_lognormal_log_cdf, log_sf=_lognormal_log_sf)
-BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open, log_cdf=_beta_log_cdf,
-               log_sf=_beta_log_sf)
-EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), (), _exponential,
-                      _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
-                      log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
-WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive,
-                  eta_log_lik={Link.LOG: _weibull_log_eta}, log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
-ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
-                                _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta},
-                                expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
-                                    (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True,
-                                    expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
-                         (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True,
-                         eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
-                         expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
+GAUSSIAN = _numerics("gaussian", _gaussian, _check_real, log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
+STUDENT = _numerics("student", _student, _check_real, log_cdf=_student_log_cdf, log_sf=_student_log_sf)
+BERNOULLI = _numerics("bernoulli", _bernoulli, _check_binary, eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
+BINOMIAL = _numerics("binomial", _binomial, _check_counts, check_additions=_check_trials,
+                     expected=lambda mu, aux: mu * aux["trials"], eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
+POISSON = _numerics("poisson", _poisson, _check_counts, eta_log_lik={Link.LOG: _poisson_log_eta})
+NEGBINOMIAL = _numerics("negbinomial", _negbinomial, _check_counts)
+GAMMA = _numerics("gamma", _gamma, _check_positive, eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf,
+                  log_sf=_gamma_log_sf)
+LOGNORMAL = _numerics("lognormal", _lognormal, _check_positive, log_cdf=_lognormal_log_cdf,
+                      log_sf=_lognormal_log_sf)
+BETA = _numerics("beta", _beta, _check_unit_open, log_cdf=_beta_log_cdf, log_sf=_beta_log_sf)
+EXPONENTIAL = _numerics("exponential", _exponential, _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
+                        log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
+WEIBULL = _numerics("weibull", _weibull, _check_positive, eta_log_lik={Link.LOG: _weibull_log_eta},
+                    log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
+ZERO_INFLATED_POISSON = _numerics("zero_inflated_poisson", _zip, _check_counts, eta_log_lik={Link.LOG: _zip_log_eta},
+                                  expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
+ZERO_INFLATED_NEGBINOMIAL = _numerics("zero_inflated_negbinomial", _zinb, _check_counts,
+                                      expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
+HURDLE_POISSON = _numerics("hurdle_poisson", (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts,
+                           eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
+                           expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
 
 # ---------------------------------------------------------------------------------------------
 # categorical responses, coded 1..K
@@ -652,47 +626,65 @@ def _check_category_codes(y: np.ndarray, column: str) -> None:
     return None
 
 
-_CATEGORY_PAIR = (None, None)  # written through eta (on_eta), not through mu
-CUMULATIVE = Family("cumulative", _BINARY_LINKS, (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
-                    categories="ordered", on_eta=_cumulative)
-CATEGORICAL = Family("categorical", (Link.LOGIT,), (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
-                     categories="nominal", on_eta=_categorical)
+_WRITTEN_ON_ETA = (None, None)  # categorical responses: written through eta (on_eta), not through mu
+CUMULATIVE = _numerics("cumulative", _WRITTEN_ON_ETA, _check_category_codes, on_eta=_cumulative)
+CATEGORICAL = _numerics("categorical", _WRITTEN_ON_ETA, _check_category_codes, on_eta=_categorical)
 
-FAMILIES: dict[str, Family] = {
-    f.name: f
+FAMILY_NUMERICS: Mapping[str, FamilyNumerics] = MappingProxyType({
+    f.family.name: f
     for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GAMMA, LOGNORMAL, BETA,
               EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON, CUMULATIVE,
               CATEGORICAL)
-}
-_ALIASES = {
-    "normal": "gaussian",
-    "student_t": "student",
-    "negative_binomial": "negbinomial",
-    "negbin": "negbinomial",
-    "beta_proportion": "beta",
-    "zip": "zero_inflated_poisson",
-    "zinb": "zero_inflated_negbinomial",
-    "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
-    "ordinal": "cumulative",
-    "multinomial_logit": "categorical",
-}
+})
+"""Every family's numerics, by the name of its record in :data:`hdsl.language.families.FAMILIES`."""
 
 
-def get_family(name: str) -> Family:
-    key = _ALIASES.get(name, name)
-    if key not in FAMILIES:
-        raise FamilyError(
-            f"unknown family '{name}'{did_you_mean(name, [*FAMILIES, *_ALIASES])}; "
-            f"known families: {', '.join(sorted(FAMILIES))}"
-        )
-    return FAMILIES[key]
+def numerics_for(family: catalogue.Family) -> FamilyNumerics:
+    """The numerics of a family record (``spec.family``), whatever its link."""
+    return FAMILY_NUMERICS[family.name]
+
+
+# ---------------------------------------------------------------------------------------------
+# compatibility: the interface of the record that held both metadata and numerics, for code that looks a
+# family up by name (get_family(spec.family.name)) and reads both from what it gets
+
+
+@dataclass(frozen=True)
+class _AuxWithDataPrior:
+    """A family parameter as ``get_family(...).aux`` gave it: ``default_prior(y)`` evaluated on a response."""
+
+    param: AuxParam
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+    @property
+    def lower(self) -> float:
+        return self.param.lower
+
+    @property
+    def upper(self) -> float:
+        return self.param.upper
+
+    @property
+    def link(self) -> Link:
+        return self.param.link
+
+    def default_prior(self, y: np.ndarray) -> DistributionSpec:
+        return default_aux_prior(self.param, y)
+
+
+FAMILIES = FAMILY_NUMERICS
+Family = FamilyNumerics  # what get_family returns, as model/lower.py annotates it
+
+
+def get_family(name: str) -> FamilyNumerics:
+    """The numerics of a family name or alias (FamilyError for others). New code reads ``spec.family`` and
+    :func:`numerics_for`."""
+    return FAMILY_NUMERICS[catalogue.family_named(name).name]
 
 
 def scalar_aux(spec: ModelSpec) -> tuple[AuxParam, ...]:
-    """The family parameters this model estimates as one scalar each: those without a formula of their
-    own (``sigma ~ x`` makes sigma a per-row predicted parameter instead), and not sigma where known
-    standard errors ``se(s)`` stand in for it (brms; ``se(s, sigma = TRUE)`` estimates it too)."""
-    modelled = {name for name, _ in spec.dpars}
-    if any(name == "se" for name, _ in spec.response.additions) and not spec.response.se_sigma:
-        modelled.add("sigma")
-    return tuple(a for a in get_family(spec.family.name).aux if a.name not in modelled)
+    """``spec.scalar_aux``."""
+    return spec.scalar_aux

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PriorError, did_you_mean
+from ..language.distributions import PRIOR_DISTRIBUTIONS, Support
 from ..language.ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
 from .design import BoundDesign, GroupBlock, group_blocks
-from .distributions import PRIOR_DISTRIBUTIONS, Support
-from .families import Link, get_family, scalar_aux
+from .families import default_aux_prior, numerics_for
 
 __all__ = ["ParamPrior", "PriorTable", "build_prior_table", "sd_targets"]
 
@@ -105,8 +105,7 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
     spec = design.spec
     statements = spec.priors if statements is None else statements
     text = spec.text
-    family = get_family(spec.family.name)
-    link = Link(spec.family.link) if spec.family.link else family.default_link
+    family, link = numerics_for(spec.family), spec.family.link
     y = design.y
     mu_scale_y = family.response_scale(y, link)
     mu_sd_scale = family.default_scale(y, link)
@@ -145,9 +144,9 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
             t = PriorTarget(ParamClass.COR, group=name)
             elements.append((t, DistributionSpec("lkj", (1.0,)), -1.0, 1.0))
             valid.append(t)
-    for a in scalar_aux(spec):
+    for a in spec.scalar_aux:
         t = PriorTarget(ParamClass.AUX, dpar=a.name)
-        elements.append((t, a.default_prior(y), a.lower, a.upper))
+        elements.append((t, default_aux_prior(a, y), a.lower, a.upper))
         valid.append(t)
 
     valid_set = set(valid)
