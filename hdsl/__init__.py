@@ -28,6 +28,7 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # jax.distributed can no longer be initialized, and `import hdsl; hdsl.initialize_distributed(...)`
 # must work.
 _LAZY = {
+    "parse": "language.frontend",
     "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
     "default_dtype": "workflow.api",
     "compare": "workflow.model_comparison", "ParetoKWarning": "workflow.model_comparison",
@@ -37,6 +38,7 @@ _LAZY = {
 
 
 if TYPE_CHECKING:
+    from .language.frontend import parse
     from .workflow.api import Fit, Model, default_dtype, fit, load
     from .workflow.crossval import CVResult, cross_validate
     from .workflow.model_comparison import ParetoKWarning, WaicWarning, compare
@@ -60,6 +62,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 __all__ = [
+    "parse",
     "fit",
     "Model",
     "Fit",
