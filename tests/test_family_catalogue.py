@@ -16,8 +16,10 @@ from hdsl.language.distributions import PRIOR_DISTRIBUTIONS, Support
 from hdsl.language.expand import expand_spec
 from hdsl.language.families import ALIASES, FAMILIES, Addition, Categories, Link, PriorScale, family_named
 from hdsl.language.parse import parse_spec
+from hdsl.model.default_priors import default_aux_prior
 from hdsl.model.distributions import PRIOR_NUMERICS, truncation_log_mass
-from hdsl.model.families import FAMILY_NUMERICS, default_aux_prior, get_family, inverse_link, numerics_for
+from hdsl.model.families import FAMILY_NUMERICS, get_family, numerics_for
+from hdsl.model.links import inverse_link
 
 jax.config.update("jax_enable_x64", True)
 
@@ -57,7 +59,6 @@ def test_the_catalogue_lists_each_family_once_at_its_default_link():
 def test_every_link_has_a_finite_inverse(link):
     mu = np.asarray(inverse_link(link)(ETA + 7.0 if link in (Link.INVERSE, Link.SQRT) else ETA))
     assert mu.shape == ETA.shape and np.all(np.isfinite(mu))
-    np.testing.assert_allclose(np.asarray(link.inverse(ETA)), np.asarray(inverse_link(link)(ETA)))
 
 
 @pytest.mark.parametrize("name", list(FAMILIES))

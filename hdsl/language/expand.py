@@ -12,57 +12,12 @@ import re
 
 from ..errors import FamilyError, FormulaError, PriorError, did_you_mean
 from . import syntax as s
-from .distributions import PRIOR_DISTRIBUTIONS
 from .families import FAMILIES, Addition, Categories, Family, Link, families_accepting, family_named
-from .ir import (
-    DistributionSpec,
-    Factor,
-    GroupTerm,
-    LinearPredictor,
-    ModelSpec,
-    ParamClass,
-    PriorStatement,
-    PriorTarget,
-    Response,
-    Term,
-)
+from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
+from .prior_statements import prior_statement
+from .unparse import unparse
 
 __all__ = ["expand_spec", "unparse"]
-
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, ":": 3, "^": 5}
-
-
-def unparse(expr: s.Expr) -> str:
-    """Canonical text of an expression: the label of a factor (``log(x + 1)``)."""
-    return _unparse(expr, 0)
-
-
-def _unparse(e: s.Expr, parent: int) -> str:
-    match e:
-        case s.Name(name=name):
-            return name
-        case s.Number(text=text):
-            return text
-        case s.String(value=value):
-            return f'"{value}"'
-        case s.Keyword(name=name, value=value):
-            return f"{name}={_unparse(value, 0)}"
-        case s.ListExpr(items=items):
-            return "[" + ", ".join(_unparse(i, 0) for i in items) + "]"
-        case s.Call(func=func, args=args):
-            return f"{func}({', '.join(_unparse(a, 0) for a in args)})"
-        case s.Paren(inner=inner):
-            return _unparse(inner, parent)
-        case s.Negate(operand=operand):
-            return "-" + _unparse(operand, 4)
-        case s.BinOp(op=op, left=left, right=right):
-            prec = _PRECEDENCE[op]
-            spaced = op in "+-*/"
-            text = _unparse(left, prec) + (f" {op} " if spaced else op) + _unparse(right, prec + 1)
-            return f"({text})" if prec < parent else text
-        case s.Group(terms=terms, bar=bar, group=group):
-            return f"({_unparse(terms, 0)} {bar} {_unparse(group, 0)})"
-    raise FormulaError(f"cannot use {type(e).__name__} here")
 
 
 class _Expansion:
@@ -360,124 +315,6 @@ def _split_plus(e: s.Expr) -> list[s.Expr]:
     return [e]
 
 
-def constant_value(e: s.Expr, text: str) -> float:
-    """Evaluate a numeric constant written in the spec (``-1``, ``2.5e3``, ``1/2``)."""
-    match e:
-        case s.Number(value=v):
-            return v
-        case s.Negate(operand=o):
-            return -constant_value(o, text)
-        case s.Paren(inner=i):
-            return constant_value(i, text)
-        case s.BinOp(op=op, left=a, right=b) if op in "+-*/^":
-            x, y = constant_value(a, text), constant_value(b, text)
-            try:
-                return {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else float("nan"), "^": x**y}[op]
-            except OverflowError:
-                return float("inf")
-    raise PriorError(f"expected a number, got '{unparse(e)}'", position=getattr(e, "pos", None), text=text)
-
-
-_CLASS_NAMES = {
-    "Intercept": ParamClass.INTERCEPT,
-    "b": ParamClass.B,
-    "sd": ParamClass.SD,
-    "cor": ParamClass.COR,
-}
-
-
-def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorStatement:
-    cls = _CLASS_NAMES.get(line.cls)
-    args = line.target_args
-    dpar = None
-    if cls is None and line.cls in aux_names:
-        cls = ParamClass.AUX
-    if cls is None and "_" in line.cls:
-        # the coefficients of a modelled family parameter: Intercept_sigma, b_sigma[x], sd_sigma[g]
-        head, _, tail = line.cls.partition("_")
-        if head in _CLASS_NAMES and head != "cor" and (tail in aux_names or re.fullmatch(r"mu\d+", tail)):
-            cls, dpar = _CLASS_NAMES[head], tail
-    if cls is None:
-        valid = sorted(_CLASS_NAMES) + list(aux_names)
-        raise PriorError(
-            f"unknown prior class '{line.cls}'{did_you_mean(line.cls, valid)}",
-            position=line.pos,
-            text=text,
-            hint=f"valid classes: {', '.join(valid)}",
-        )
-    max_args = {
-        ParamClass.INTERCEPT: 0,
-        ParamClass.B: 1,
-        ParamClass.SD: 2,
-        ParamClass.COR: 1,
-        ParamClass.AUX: 0,
-    }
-    if len(args) > max_args[cls]:
-        forms = {
-            ParamClass.INTERCEPT: "Intercept",
-            ParamClass.B: "b or b[coef]",
-            ParamClass.SD: "sd, sd[group] or sd[group, coef]",
-            ParamClass.COR: "cor or cor[group]",
-            ParamClass.AUX: line.cls,
-        }
-        raise PriorError(
-            f"too many indices for '{line.cls}': {len(args)} given, at most {max_args[cls]} allowed",
-            position=line.index_pos or line.pos,
-            text=text,
-            hint=f"write {forms[cls]}",
-        )
-    if any(a == "" for a in args):
-        raise PriorError(
-            f"empty index in the prior target '{line.cls}[{', '.join(args)}]'",
-            position=line.index_pos or line.pos,
-            text=text,
-            hint=f"leave out the brackets to set a prior on every '{line.cls}'",
-        )
-    for a in args:
-        if "|" in a or "~" in a:
-            raise PriorError(
-                f"'{a}' is not a group or coefficient name",
-                position=line.index_pos or line.pos,
-                text=text,
-                hint="a prior target names a group and a coefficient, not a formula: "
-                "write sd[g] or sd[g, x], not sd[x || g]",
-            )
-    if cls is ParamClass.B:
-        target = PriorTarget(cls, coef=args[0] if args else None, dpar=dpar)
-    elif cls in (ParamClass.SD, ParamClass.COR):
-        target = PriorTarget(cls, group=args[0] if args else None, coef=args[1] if len(args) > 1 else None,
-                             dpar=dpar)
-    elif cls is ParamClass.AUX:
-        target = PriorTarget(cls, dpar=line.cls)
-    else:
-        target = PriorTarget(cls, dpar=dpar)
-    return PriorStatement(target, _distribution(line.distribution, text), pos=line.pos)
-
-
-def _distribution(call: s.Call, text: str) -> DistributionSpec:
-    dist = PRIOR_DISTRIBUTIONS.get(call.func)
-    if dist is None:
-        raise PriorError(
-            f"unknown prior distribution '{call.func}'{did_you_mean(call.func, PRIOR_DISTRIBUTIONS)}",
-            position=call.pos,
-            text=text,
-            hint="known: " + ", ".join(d.signature() for d in PRIOR_DISTRIBUTIONS.values()),
-        )
-    if len(call.args) != len(dist.params):
-        raise PriorError(
-            f"{dist.name} takes {len(dist.params)} argument{'s' if len(dist.params) != 1 else ''} "
-            f"({', '.join(dist.params)}), got {len(call.args)}",
-            position=call.pos,
-            text=text,
-            hint=f"for example {dist.example}",
-        )
-    values = tuple(constant_value(a, text) for a in call.args)
-    problem = dist.argument_error(values)
-    if problem is not None:
-        raise PriorError(problem, position=call.pos, text=text)
-    return DistributionSpec(dist.name, values)
-
-
 def _family(tree: s.SpecTree) -> Family:
     """The family line resolved once: the catalogue's record, with the link it names (else the default)."""
     if len(tree.families) > 1:
@@ -563,7 +400,7 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     if family.categories is Categories.ORDERED and not predictor.intercept:
         raise FormulaError(f"the {family.name} family estimates thresholds in place of the intercept, so the "
                            "formula cannot remove it", position=main.pos, text=text, hint="remove '0 +' or '- 1'")
-    priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
+    priors = tuple(prior_statement(p, aux_names, text) for p in tree.priors)
     _check_se_sigma(response, dpars, priors, rest, text)
     seen: dict[PriorTarget, PriorStatement] = {}
     for p in priors:

@@ -28,7 +28,8 @@ __all__ = ["Link", "Categories", "Addition", "PriorScale", "AuxParam", "Family",
 
 class Link(enum.StrEnum):
     """A link function, by the name a spec writes (``family: poisson(sqrt)``). A ``str`` enum so that the
-    name compares equal to the member (``spec.family.link == "log"``)."""
+    name compares equal to the member (``spec.family.link == "log"``). Its inverse, a JAX function, is
+    ``hdsl.model.links.inverse_link(link)``."""
 
     IDENTITY = "identity"
     LOG = "log"
@@ -39,14 +40,6 @@ class Link(enum.StrEnum):
     SQRT = "sqrt"
     SOFTPLUS = "softplus"
     LOGM1 = "logm1"  # log(x − 1): brms's link for student's nu (> 1) when it has a formula
-
-    def inverse(self, eta: Any) -> Any:
-        """Compatibility for callers written when the numerics lived on the enum (workflow/plots.py,
-        tests/test_families.py): ``hdsl.model.links.inverse_link(link)(eta)``, imported on first use so that
-        the language needs no JAX."""
-        from ..model.links import inverse_link
-
-        return inverse_link(self)(eta)
 
 
 class Categories(enum.StrEnum):

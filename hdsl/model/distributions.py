@@ -41,8 +41,8 @@ class PriorNumerics:
         return self.distribution.support
 
 
-def _t_cdf(x, df, mu, sigma):
-    return stats.t.cdf(x, df, loc=mu, scale=sigma)
+def _t_cdf(x: float, df: float, mu: float, sigma: float) -> float:
+    return float(stats.t.cdf(x, df, loc=mu, scale=sigma))
 
 
 _BUILDERS: dict[str, tuple[Callable[..., nd.Distribution] | None, Callable[..., float] | None]] = {

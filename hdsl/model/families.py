@@ -1,7 +1,9 @@
 """The numerics of the response families described in :mod:`hdsl.language.families`: per family its
-likelihood, posterior-predictive draws, expected value, checks of the response's values and brms's
-data-scaled default priors; per link its inverse. Found from the family's record with
-:func:`numerics_for`; lowering asks them for these and never tests which family it has.
+likelihood, posterior-predictive draws, expected value, censoring terms and the check of the response's
+values, found from the family's record with :func:`numerics_for`. Lowering asks them for these and never
+tests which family it has. The pieces shared or self-contained live beside it: each link's inverse
+(:mod:`~hdsl.model.links`), the categorical responses (:mod:`~hdsl.model.categorical`), the response checks
+(:mod:`~hdsl.model.response_checks`), brms's data-scaled default priors (:mod:`~hdsl.model.default_priors`).
 
 Parameterizations follow brms (``vignette("brms_families")``): every family is written in terms of its
 mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary parameters; a likelihood is a
@@ -10,7 +12,6 @@ NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,61 +24,23 @@ import numpyro.distributions as nd
 from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, log_ndtr
 from numpyro.distributions.util import clamp_probs
 
-from ..errors import DataError, FamilyError
+from ..errors import FamilyError
 from ..language import families as catalogue
-from ..language.families import AuxParam, Link, PriorScale
+from ..language.families import AuxParam, Link
 from ..language.ir import DistributionSpec, ModelSpec
+from . import default_priors
+from .categorical import categorical, check_category_codes, cumulative
+from .default_priors import default_aux_prior, robust_scale
 from .links import inverse_link
+from .response_checks import check_binary, check_counts, check_positive, check_real, check_trials, check_unit_open
 
-__all__ = ["FamilyNumerics", "FAMILY_NUMERICS", "numerics_for", "inverse_link", "default_aux_prior", "robust_scale",
-           "CENSORING_CODES",
-           # compatibility, until lower.py, predict.py, prior_predictive.py, results.py and plots.py read
-           # spec.family and numerics_for
-           "Link", "Family", "FAMILIES", "get_family", "scalar_aux"]
+__all__ = ["FamilyNumerics", "FAMILY_NUMERICS", "numerics_for", "CENSORING_CODES",
+           # compatibility, until lower.py, plots.py and the tests read spec.family, numerics_for and the
+           # modules beside this one
+           "Link", "Family", "FAMILIES", "get_family", "scalar_aux", "robust_scale"]
 
 Array = jax.Array
 Aux = Mapping[str, Array]
-
-
-# links under which brms transforms the response to find the default prior's location and scale
-_Y_LINKS: dict[Link, Callable[[np.ndarray], np.ndarray]] = {
-    Link.IDENTITY: lambda y: y,
-    Link.LOG: np.log,
-    Link.INVERSE: lambda y: 1.0 / y,
-    Link.SQRT: np.sqrt,
-}
-
-
-def _mad(y: np.ndarray) -> float:
-    return 1.4826 * float(np.median(np.abs(y - np.median(y)))) if y.size else 0.0
-
-
-def robust_scale(y: np.ndarray) -> float:
-    """brms's default scale: the normalized MAD of the response, at least 2.5."""
-    return max(2.5, round(_mad(np.asarray(y, dtype=float)), 1))
-
-
-def _log_scale(y: np.ndarray) -> float:
-    """robust_scale of log(y), for parameters on the log scale of a positive response."""
-    y = np.asarray(y, dtype=float)
-    with np.errstate(all="ignore"):
-        s = _mad(np.log(y[y > 0]))
-    return max(2.5, round(s, 1)) if math.isfinite(s) else 2.5
-
-
-_PRIOR_SCALES: dict[PriorScale, Callable[[np.ndarray], float]] = {
-    PriorScale.RESPONSE: robust_scale,
-    PriorScale.LOG_RESPONSE: _log_scale,
-}
-
-
-def default_aux_prior(aux: AuxParam, y: np.ndarray) -> DistributionSpec:
-    """brms's default prior of a family parameter for this response: the catalogue's, with its scale
-    computed from the response where the catalogue says so (sigma: student_t(3, 0, max(2.5, mad(y))))."""
-    prior = aux.default_prior
-    if aux.prior_scale is PriorScale.FIXED:
-        return prior
-    return dataclasses.replace(prior, args=(*prior.args[:-1], _PRIOR_SCALES[aux.prior_scale](y)))
 
 
 def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
@@ -141,6 +104,15 @@ class FamilyNumerics:
     def aux(self) -> tuple[_AuxWithDataPrior, ...]:
         return tuple(_AuxWithDataPrior(a) for a in self.family.aux)
 
+    def default_scale(self, y: np.ndarray, link: Link) -> float:
+        return default_priors.default_scale(self.family, y, link)
+
+    def intercept_prior(self, y: np.ndarray, link: Link) -> DistributionSpec:
+        return default_priors.intercept_prior(self.family, y, link)
+
+    def response_scale(self, y: np.ndarray, link: Link) -> float:
+        return default_priors.response_scale(self.family, y, link)
+
     def sample_eta(self, key: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Response draws from the linear predictor."""
         if self.on_eta is not None:
@@ -162,97 +134,6 @@ class FamilyNumerics:
         if "cens" in aux and self.log_cdf is not None and self.log_sf is not None:
             ll = _censored(ll, y, inverse_link(link)(eta), aux, self.log_cdf, self.log_sf)
         return ll
-
-    def _y_on_link_scale(self, y: np.ndarray, link: Link) -> np.ndarray | None:
-        link = self.family.prior_link or link
-        if link not in _Y_LINKS:
-            return None
-        y = np.asarray(y, dtype=float)
-        if link in (Link.LOG, Link.INVERSE):
-            y = np.where(y == 0, y + 0.1, y)  # as brms, to avoid infinities
-        with np.errstate(all="ignore"):
-            out = _Y_LINKS[link](y)
-        return out if np.all(np.isfinite(out)) else None
-
-    def default_scale(self, y: np.ndarray, link: Link) -> float:
-        """brms's scale for default intercept, sd and sigma priors: max(2.5, mad(link(y)))."""
-        y_link = self._y_on_link_scale(y, link)
-        return 2.5 if y_link is None else robust_scale(y_link)
-
-    def intercept_prior(self, y: np.ndarray, link: Link) -> DistributionSpec:
-        """brms's default: student_t(3, median(link(y)), default_scale) where the link can be applied
-        to the response (identity, log, inverse, sqrt), else student_t(3, 0, 2.5)."""
-        y_link = self._y_on_link_scale(y, link)
-        if y_link is None or y_link.size == 0:
-            return DistributionSpec("student_t", (3.0, 0.0, 2.5))
-        return DistributionSpec("student_t", (3.0, round(float(np.median(y_link)), 1), robust_scale(y_link)))
-
-    def response_scale(self, y: np.ndarray, link: Link) -> float:
-        """Scale of the response on the link scale, used to scale default slope and sd priors."""
-        if link is Link.IDENTITY:
-            y_link = self._y_on_link_scale(y, link)
-            if y_link is not None and y_link.size > 1:
-                return max(float(np.std(y_link)), 1e-8)
-        return 1.0
-
-
-# ---------------------------------------------------------------------------------------------
-# response checks: each names the column and the first offending (0-based) row
-
-
-def _reject(y: np.ndarray, bad: np.ndarray, column: str, what: str) -> None:
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise DataError(f"response '{column}' {what}; row {row} holds {y[row].item()!r}", column=column, row=row)
-
-
-def _as_float(y: np.ndarray) -> np.ndarray:
-    return np.asarray(y, dtype=float)
-
-
-def _check_real(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _reject(y, ~np.isfinite(y), column, "has a non-finite value")
-
-
-def _check_positive(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, y <= 0, column, "must be greater than 0")
-
-
-def _check_unit_open(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, (y <= 0) | (y >= 1), column, "must lie strictly between 0 and 1 for the beta family")
-
-
-def _check_counts(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, y < 0, column, "must be a non-negative count")
-    _reject(y, y != np.round(y), column, "must hold whole numbers (counts)")
-
-
-def _check_binary(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, (y != 0) & (y != 1), column, "must be 0/1 or true/false for the bernoulli family")
-
-
-def _check_trials(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
-    if "trials" not in additions:
-        raise DataError(f"the binomial family needs the number of trials: write '{column} | trials(n)'",
-                        column=column, hint="for 0/1 responses use family: bernoulli")
-    n = _as_float(additions["trials"])
-    y = _as_float(y)
-    _reject(n, ~np.isfinite(n) | (n < 0) | (n != np.round(n)), f"trials of {column}",
-            "must hold non-negative whole numbers")
-    if (y > n).any():
-        row = int(np.argmax(y > n))
-        raise DataError(f"response '{column}' has more successes than trials; row {row} holds {y[row].item()!r} "
-                        f"successes of {n[row].item()!r} trials", column=column, row=row)
-
 
 # ---------------------------------------------------------------------------------------------
 # likelihoods: a builder (mu, aux) -> NumPyro distribution gives log_lik and sample
@@ -519,116 +400,34 @@ def _numerics(name: str, pair, check, **kw) -> FamilyNumerics:
     return FamilyNumerics(catalogue.FAMILIES[name], log_lik, sample, check, **kw)
 
 
-GAUSSIAN = _numerics("gaussian", _gaussian, _check_real, log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
-STUDENT = _numerics("student", _student, _check_real, log_cdf=_student_log_cdf, log_sf=_student_log_sf)
-BERNOULLI = _numerics("bernoulli", _bernoulli, _check_binary, eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
-BINOMIAL = _numerics("binomial", _binomial, _check_counts, check_additions=_check_trials,
+GAUSSIAN = _numerics("gaussian", _gaussian, check_real, log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
+STUDENT = _numerics("student", _student, check_real, log_cdf=_student_log_cdf, log_sf=_student_log_sf)
+BERNOULLI = _numerics("bernoulli", _bernoulli, check_binary, eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
+BINOMIAL = _numerics("binomial", _binomial, check_counts, check_additions=check_trials,
                      expected=lambda mu, aux: mu * aux["trials"], eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
-POISSON = _numerics("poisson", _poisson, _check_counts, eta_log_lik={Link.LOG: _poisson_log_eta})
-NEGBINOMIAL = _numerics("negbinomial", _negbinomial, _check_counts)
-GAMMA = _numerics("gamma", _gamma, _check_positive, eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf,
+POISSON = _numerics("poisson", _poisson, check_counts, eta_log_lik={Link.LOG: _poisson_log_eta})
+NEGBINOMIAL = _numerics("negbinomial", _negbinomial, check_counts)
+GAMMA = _numerics("gamma", _gamma, check_positive, eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf,
                   log_sf=_gamma_log_sf)
-LOGNORMAL = _numerics("lognormal", _lognormal, _check_positive, log_cdf=_lognormal_log_cdf,
+LOGNORMAL = _numerics("lognormal", _lognormal, check_positive, log_cdf=_lognormal_log_cdf,
                       log_sf=_lognormal_log_sf)
-BETA = _numerics("beta", _beta, _check_unit_open, log_cdf=_beta_log_cdf, log_sf=_beta_log_sf)
-EXPONENTIAL = _numerics("exponential", _exponential, _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
+BETA = _numerics("beta", _beta, check_unit_open, log_cdf=_beta_log_cdf, log_sf=_beta_log_sf)
+EXPONENTIAL = _numerics("exponential", _exponential, check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
                         log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
-WEIBULL = _numerics("weibull", _weibull, _check_positive, eta_log_lik={Link.LOG: _weibull_log_eta},
+WEIBULL = _numerics("weibull", _weibull, check_positive, eta_log_lik={Link.LOG: _weibull_log_eta},
                     log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
-ZERO_INFLATED_POISSON = _numerics("zero_inflated_poisson", _zip, _check_counts, eta_log_lik={Link.LOG: _zip_log_eta},
+ZERO_INFLATED_POISSON = _numerics("zero_inflated_poisson", _zip, check_counts, eta_log_lik={Link.LOG: _zip_log_eta},
                                   expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-ZERO_INFLATED_NEGBINOMIAL = _numerics("zero_inflated_negbinomial", _zinb, _check_counts,
+ZERO_INFLATED_NEGBINOMIAL = _numerics("zero_inflated_negbinomial", _zinb, check_counts,
                                       expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-HURDLE_POISSON = _numerics("hurdle_poisson", (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts,
+HURDLE_POISSON = _numerics("hurdle_poisson", (_hurdle_poisson_log_lik, _hurdle_poisson_sample), check_counts,
                            eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
                            expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
 
-# ---------------------------------------------------------------------------------------------
-# categorical responses, coded 1..K
-
-
-def _log1mexp(x: Array) -> Array:
-    """log(1 − exp(x)) for x < 0, accurate at both ends. Each branch sees only inputs it is finite at, so
-    the branch not taken cannot put a NaN into the gradient."""
-    near = x > -math.log(2.0)
-    x_near, x_far = jnp.where(near, x, -1.0), jnp.where(near, -1.0, x)
-    return jnp.where(near, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
-
-
-def _cloglog_log_cdf(x: Array) -> Array:
-    """log(1 − exp(−exp(x))): ≈ x far left (where exp(x) underflows), 0 far right."""
-    small = x < -20.0
-    x_small, x_big = jnp.where(small, x, 0.0), jnp.where(small, 0.0, jnp.minimum(x, 40.0))
-    return jnp.where(small, x_small - 0.5 * jnp.exp(x_small), _log1mexp(-jnp.exp(x_big)))
-
-
-_LOG_CDF: dict[Link, Callable[[Array], Array]] = {
-    Link.LOGIT: jax.nn.log_sigmoid,
-    Link.PROBIT: log_ndtr,
-    Link.CLOGLOG: _cloglog_log_cdf,
-}
-_LOG_SF: dict[Link, Callable[[Array], Array]] = {
-    Link.LOGIT: lambda x: jax.nn.log_sigmoid(-x),
-    Link.PROBIT: lambda x: log_ndtr(-x),
-    Link.CLOGLOG: lambda x: -jnp.exp(x),
-}
-
-
-def _pick(log_p: Array, y: Array) -> Array:
-    idx = (jnp.round(y) - 1).astype(jnp.int32)
-    return jnp.take_along_axis(log_p, idx[..., None], axis=-1)[..., 0]
-
-
-def _draw_category(key: Array, log_p: Array) -> Array:
-    return (jax.random.categorical(key, log_p, axis=-1) + 1).astype(log_p.dtype)
-
-
-def _category_mean(log_p: Array) -> Array:
-    k = jnp.arange(1, log_p.shape[-1] + 1, dtype=log_p.dtype)
-    return jnp.sum(jnp.exp(log_p) * k, axis=-1)
-
-
-def _cumulative(link: Link) -> tuple[Callable, Callable, Callable]:
-    """brms's cumulative model: P(y ≤ k) = F(θ_k − η), thresholds θ_1 < … < θ_{K−1} in aux["thresholds"].
-    E[y] is the mean category number Σ k·P(y = k)."""
-    log_cdf, log_sf = _LOG_CDF[link], _LOG_SF[link]
-
-    def log_probs(eta: Array, aux: Aux) -> Array:
-        d = aux["thresholds"] - eta[..., None]
-        lc, ls = log_cdf(d), log_sf(d)
-        # P(θ_(k-1) < · < θ_k): from the CDF in the lower tail, from the survival function in the upper
-        # one (where log F ≈ 0 has lost the digits); arguments kept < 0 so no branch has an infinite slope
-        tiny = jnp.finfo(d.dtype).tiny
-        by_cdf = lc[..., 1:] + _log1mexp(jnp.minimum(lc[..., :-1] - lc[..., 1:], -tiny))
-        by_sf = ls[..., :-1] + _log1mexp(jnp.minimum(ls[..., 1:] - ls[..., :-1], -tiny))
-        middle = jnp.where(d[..., :-1] > 0, by_sf, by_cdf)
-        return jnp.concatenate([lc[..., :1], middle, ls[..., -1:]], axis=-1)
-
-    return (lambda y, eta, aux: _pick(log_probs(eta, aux), y),
-            lambda key, eta, aux: _draw_category(key, log_probs(eta, aux)),
-            lambda eta, aux: _category_mean(log_probs(eta, aux)))
-
-
-def _softmax_log_probs(eta: Array) -> Array:
-    """Category 1 is the reference: logits (0, η_2, …, η_K)."""
-    return jax.nn.log_softmax(jnp.concatenate([jnp.zeros_like(eta[..., :1]), eta], axis=-1), axis=-1)
-
-
-def _categorical(link: Link) -> tuple[Callable, Callable, Callable]:
-    """One linear predictor per category after the first (eta is (…, K−1)); E[y]: the K probabilities."""
-    return (lambda y, eta, aux: _pick(_softmax_log_probs(eta), y),
-            lambda key, eta, aux: _draw_category(key, _softmax_log_probs(eta)),
-            lambda eta, aux: jnp.exp(_softmax_log_probs(eta)))
-
-
-def _check_category_codes(y: np.ndarray, column: str) -> None:
-    """The design stage codes the categories 1..K; nothing else can reach here."""
-    return None
-
-
-_WRITTEN_ON_ETA = (None, None)  # categorical responses: written through eta (on_eta), not through mu
-CUMULATIVE = _numerics("cumulative", _WRITTEN_ON_ETA, _check_category_codes, on_eta=_cumulative)
-CATEGORICAL = _numerics("categorical", _WRITTEN_ON_ETA, _check_category_codes, on_eta=_categorical)
+# categorical responses, coded 1..K by the binding: written through eta (on_eta), not through mu
+_WRITTEN_ON_ETA = (None, None)
+CUMULATIVE = _numerics("cumulative", _WRITTEN_ON_ETA, check_category_codes, on_eta=cumulative)
+CATEGORICAL = _numerics("categorical", _WRITTEN_ON_ETA, check_category_codes, on_eta=categorical)
 
 FAMILY_NUMERICS: Mapping[str, FamilyNumerics] = MappingProxyType({
     f.family.name: f

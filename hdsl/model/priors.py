@@ -15,8 +15,8 @@ import pandas as pd
 from ..errors import PriorError, did_you_mean
 from ..language.distributions import PRIOR_DISTRIBUTIONS, Support
 from ..language.ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
+from .default_priors import default_aux_prior, default_scale, intercept_prior, response_scale
 from .design import BoundDesign, GroupBlock, group_blocks
-from .families import default_aux_prior, numerics_for
 
 __all__ = ["ParamPrior", "PriorTable", "build_prior_table", "sd_targets"]
 
@@ -105,10 +105,10 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
     spec = design.spec
     statements = spec.priors if statements is None else statements
     text = spec.text
-    family, link = numerics_for(spec.family), spec.family.link
+    family = spec.family
     y = design.y
-    mu_scale_y = family.response_scale(y, link)
-    mu_sd_scale = family.default_scale(y, link)
+    mu_scale_y = response_scale(family, y)
+    mu_sd_scale = default_scale(family, y)
 
     # (element target, default distribution, lower, upper), and the class-level targets above it
     elements: list[tuple[PriorTarget, DistributionSpec, float, float]] = []
@@ -119,7 +119,7 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
         scale_y, sd_scale = (mu_scale_y, mu_sd_scale) if d is None else (1.0, 2.5)
         if pred.intercept:
             t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
-            default = family.intercept_prior(y, link) if d is None else DistributionSpec("student_t", (3.0, 0.0, 2.5))
+            default = intercept_prior(family, y) if d is None else DistributionSpec("student_t", (3.0, 0.0, 2.5))
             elements.append((t, default, -math.inf, math.inf))
             valid.append(t)
         if pred.coef_names:
