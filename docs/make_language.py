@@ -10,11 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
-
-from hdsl.model.distributions import PRIOR_DISTRIBUTIONS
-from hdsl.language.expand import CENSORABLE
-from hdsl.model.families import _ALIASES, FAMILIES
+from hdsl.language.distributions import PRIOR_DISTRIBUTIONS
+from hdsl.language.families import ALIASES, FAMILIES, Addition, AuxParam, PriorScale, families_accepting
+from hdsl.model.distributions import PRIOR_NUMERICS
 from hdsl.model.terms import KNOWN_FUNCTIONS
 
 OUT = Path(__file__).resolve().parent / "language.md"
@@ -181,17 +179,16 @@ A distribution with real support placed on a positive parameter is truncated at 
 """
 
 
-def _default_prior(aux) -> str:
-    a = aux.default_prior(np.linspace(1.0, 2.0, 11))
-    b = aux.default_prior(np.exp(np.linspace(0.0, 12.0, 101)))
-    if a == b:
-        return f"`{a.name}({', '.join(f'{v:g}' for v in a.args)})`"
-    return f"`{a.name}(3, 0, s)`, s from the response (brms's scale)"
+def _default_prior(aux: AuxParam) -> str:
+    p = aux.default_prior
+    if aux.prior_scale is PriorScale.FIXED:
+        return f"`{p.name}({', '.join(f'{v:g}' for v in p.args)})`"
+    return f"`{p.name}({', '.join([*(f'{v:g}' for v in p.args[:-1]), 's'])})`, s from the response (brms's scale)"
 
 
 def _families() -> str:
     aliases: dict[str, list[str]] = {}
-    for alias, name in _ALIASES.items():
+    for alias, name in ALIASES.items():
         aliases.setdefault(name, []).append(alias)
     lines = ["\n## Families\n",
              f"Parameterizations and default priors follow brms ([brms families]({BRMS_FAMILIES})): each family is",
@@ -203,8 +200,8 @@ def _families() -> str:
         page, response, example = FAMILY_INFO[name]
         links = ", ".join(f"`{lk.value}`" for lk in fam.links)
         aux = "; ".join(f"`{a.name}` ({_default_prior(a)})" for a in fam.aux) or "—"
-        if fam.additions:
-            response += " (needs " + ", ".join(f"`y | {a}(n)`" for a in fam.additions) + ")"
+        if fam.required_additions:
+            response += " (needs " + ", ".join(f"`y | {a}(n)`" for a in fam.required_additions) + ")"
         al = ", ".join(f"`{a}`" for a in sorted(aliases.get(name, []))) or "—"
         title = page.replace("_", " ").replace("%27", "'")
         ex = "<br>".join(f"`{line}`" for line in example.replace("|", "\\|").splitlines())
@@ -216,7 +213,8 @@ def _distributions() -> str:
     rows = []
     for d in PRIOR_DISTRIBUTIONS.values():
         params = ", ".join(f"`{p}`" for p in d.params) or "—"
-        nd = getattr(d.build, "__name__", None) if d.build is not None else None
+        build = PRIOR_NUMERICS[d.name].build
+        nd = getattr(build, "__name__", None) if build is not None else None
         link = f"[{nd}]({NUMPYRO}{nd.lower()})" if nd and nd != "<lambda>" else "—"
         rows.append(f"| `{d.name}` | {params} | {d.support.value} | `{d.example}` | {link} |")
     return "\n".join(rows) + "\n"
@@ -224,7 +222,7 @@ def _distributions() -> str:
 
 def render() -> str:
     head = HEAD.replace("{functions}", ", ".join(f"`{f}`" for f in KNOWN_FUNCTIONS if f != "I"))
-    head = head.replace("{censorable}", ", ".join(f"`{f}`" for f in CENSORABLE))
+    head = head.replace("{censorable}", ", ".join(f"`{f}`" for f in families_accepting(Addition.CENS)))
     return head + _families() + PRIORS_HEAD + _distributions()
 
 

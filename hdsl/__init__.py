@@ -34,6 +34,7 @@ initialize_distributed_from_env()  # opt-in: only when HDSL_COORDINATOR is set
 # jax.distributed can no longer be initialized, and `import hdsl; hdsl.initialize_distributed(...)`
 # must work.
 _LAZY = {
+    "parse": "language.frontend",
     "fit": "workflow.api", "Model": "workflow.api", "Fit": "workflow.api", "load": "workflow.api",
     "default_dtype": "inference.precision", "SamplerOptions": "inference.options",
     "compare": "workflow.model_comparison",
@@ -44,6 +45,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from .inference.options import SamplerOptions
     from .inference.precision import default_dtype
+    from .language.frontend import parse
     from .workflow.api import Fit, Model, fit, load
     from .workflow.crossval import CVResult, cross_validate
     from .workflow.model_comparison import compare
@@ -67,6 +69,7 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))
 
 __all__ = [
+    "parse",
     "fit",
     "Model",
     "Fit",

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jax
-
 __all__ = ["enable_compilation_cache", "enable_compilation_cache_from_env", "CACHE_ENV", "default_cache_dir"]
 
 CACHE_ENV = "HDSL_CACHE_DIR"
@@ -39,6 +37,7 @@ def enable_compilation_cache(path: str | os.PathLike | None = None) -> Path:
     >>> hdsl.enable_compilation_cache("/tmp/hdsl-cache")   # doctest: +SKIP
     PosixPath('/tmp/hdsl-cache')
     """
+    import jax  # here, not at import: `import hdsl` imports this module and no JAX
     from jax.experimental.compilation_cache import compilation_cache as cc
 
     target = Path(path).expanduser() if path is not None else default_cache_dir()

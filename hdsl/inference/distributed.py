@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 
-import jax
-
 __all__ = ["initialize_distributed", "initialize_distributed_from_env"]
 
 ENV_VARS = ("HDSL_COORDINATOR", "HDSL_NUM_PROCESSES", "HDSL_PROCESS_ID")
@@ -24,6 +22,8 @@ def initialize_distributed(coordinator_address: str | None = None, num_processes
     """``jax.distributed.initialize`` with CPU collectives (gloo) switched on, which gathering the draws
     needs on CPU hosts (GPU hosts gather over NCCL either way). Call it first, before any JAX work;
     on a managed cluster (SLURM, Cloud TPU) the arguments can be left out."""
+    import jax  # here, not at import: `import hdsl` imports this module and no JAX
+
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address, num_processes, process_id, **kwargs)
 
@@ -47,6 +47,8 @@ def initialize_distributed_from_env() -> bool:
     count, index = values
     if not 0 <= index < count:
         raise HdslError(f"{ENV_VARS[2]}={index} must be between 0 and {ENV_VARS[1]} - 1 = {count - 1}")
+    import jax
+
     if not jax.distributed.is_initialized():
         initialize_distributed(address, count, index)
     return True

@@ -11,59 +11,13 @@ import itertools
 import re
 
 from ..errors import FamilyError, FormulaError, PriorError, did_you_mean
-from ..model.distributions import PRIOR_DISTRIBUTIONS
-from ..model.families import FAMILIES, Link, get_family
 from . import syntax as s
-from .ir import (
-    DistributionSpec,
-    Factor,
-    FamilySpec,
-    GroupTerm,
-    LinearPredictor,
-    ModelSpec,
-    ParamClass,
-    PriorStatement,
-    PriorTarget,
-    Response,
-    Term,
-)
+from .families import FAMILIES, Addition, Categories, Family, Link, families_accepting, family_named
+from .ir import Factor, GroupTerm, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
+from .prior_statements import prior_statement
+from .unparse import unparse
 
 __all__ = ["expand_spec", "unparse"]
-
-_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, ":": 3, "^": 5}
-
-
-def unparse(expr: s.Expr) -> str:
-    """Canonical text of an expression: the label of a factor (``log(x + 1)``)."""
-    return _unparse(expr, 0)
-
-
-def _unparse(e: s.Expr, parent: int) -> str:
-    match e:
-        case s.Name(name=name):
-            return name
-        case s.Number(text=text):
-            return text
-        case s.String(value=value):
-            return f'"{value}"'
-        case s.Keyword(name=name, value=value):
-            return f"{name}={_unparse(value, 0)}"
-        case s.ListExpr(items=items):
-            return "[" + ", ".join(_unparse(i, 0) for i in items) + "]"
-        case s.Call(func=func, args=args):
-            return f"{func}({', '.join(_unparse(a, 0) for a in args)})"
-        case s.Paren(inner=inner):
-            return _unparse(inner, parent)
-        case s.Negate(operand=operand):
-            return "-" + _unparse(operand, 4)
-        case s.BinOp(op=op, left=left, right=right):
-            prec = _PRECEDENCE[op]
-            spaced = op in "+-*/"
-            text = _unparse(left, prec) + (f" {op} " if spaced else op) + _unparse(right, prec + 1)
-            return f"({text})" if prec < parent else text
-        case s.Group(terms=terms, bar=bar, group=group):
-            return f"({_unparse(terms, 0)} {bar} {_unparse(group, 0)})"
-    raise FormulaError(f"cannot use {type(e).__name__} here")
 
 
 class _Expansion:
@@ -256,26 +210,14 @@ def _predictor(rhs: s.Expr, text: str) -> LinearPredictor:
     return LinearPredictor(intercept, tuple(terms), tuple(exp.groups), tuple(exp.offsets))
 
 
-#: families whose likelihood has a cumulative distribution function hdsl can differentiate: those cens() takes
-CENSORABLE: tuple[str, ...] = tuple(name for name, f in FAMILIES.items() if f.log_cdf is not None)
-
-#: brms addition terms hdsl understands, and which families take them ("*" = all)
-ADDITION_TERMS: dict[str, tuple[str, ...]] = {
-    "weights": ("*",),
-    "trials": ("binomial",),
-    "se": ("gaussian", "student"),
-    "cens": CENSORABLE,
-}
-
-#: each addition term's arguments after the first (brms's signatures): name → (position, what it means)
-_EXTRA_ARGS: dict[str, tuple[str, ...]] = {"weights": (), "trials": (), "se": ("sigma",), "cens": ("y2",)}
+_ADDITIONS: dict[str, Addition] = {a.value: a for a in Addition}  # by the name a spec writes
 _TRUE = ("TRUE", "True", "true", "T")
 _FALSE = ("FALSE", "False", "false", "F")
 
 
 def _addition_args(term: s.Call, text: str) -> tuple[s.Expr, dict[str, s.Expr]]:
     """The first argument of an addition term and its named extra ones (positional or ``name = value``)."""
-    allowed = _EXTRA_ARGS[term.func]
+    allowed = Addition(term.func).extra_args
     signature = f"{term.func}({', '.join(('x', *(f'{a} = ...' for a in allowed)))})"
     first, *rest = term.args
     if isinstance(first, s.Keyword):
@@ -300,7 +242,7 @@ def _flag(e: s.Expr, what: str, text: str) -> bool:
                        text=text)
 
 
-def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
+def _response(line: s.FormulaLine, text: str, family: Family) -> Response:
     resp = line.response
     if isinstance(resp, s.Paren):
         resp = resp.inner
@@ -312,9 +254,9 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
         # lme4's cbind(successes, failures): binomial with trials = successes + failures
         if len(resp.args) != 2:
             raise FormulaError("cbind() takes two columns: cbind(successes, failures)", position=resp.pos, text=text)
-        if family_name != "binomial":
+        if not family.accepts(Addition.TRIALS):
             raise FormulaError(f"cbind(successes, failures) is a binomial response; add 'family: binomial' "
-                               f"(the family is {family_name})", position=resp.pos, text=text)
+                               f"(the family is {family.name})", position=resp.pos, text=text)
         successes, failures = resp.args
         total = s.BinOp("+", successes, failures, pos=resp.pos)
         additions.append(("trials", Factor(unparse(total), total)))
@@ -327,17 +269,19 @@ def _response(line: s.FormulaLine, text: str, family_name: str) -> Response:
                     position=getattr(term, "pos", line.pos),
                     text=text,
                 )
-            families = ADDITION_TERMS.get(term.func)
-            if families is None:
+            addition = _ADDITIONS.get(term.func)
+            if addition is None:
                 raise FormulaError(
-                    f"unknown addition term '{term.func}'{did_you_mean(term.func, ADDITION_TERMS)}; "
-                    f"known: {', '.join(ADDITION_TERMS)}", position=term.pos, text=text)
-            if term.func == "cens" and family_name not in families:
-                raise FormulaError(f"cens() is not supported for the {family_name} family: censoring is available "
-                                   f"for {', '.join(families)}", position=term.pos, text=text)
-            if "*" not in families and family_name not in families:
-                raise FormulaError(f"{term.func}() applies to the {', '.join(families)} family, not {family_name}",
-                                   position=term.pos, text=text)
+                    f"unknown addition term '{term.func}'{did_you_mean(term.func, _ADDITIONS)}; "
+                    f"known: {', '.join(_ADDITIONS)}", position=term.pos, text=text)
+            if not family.accepts(addition):
+                families = ", ".join(families_accepting(addition))
+                if addition is Addition.CENS:
+                    message = (f"cens() is not supported for the {family.name} family: censoring is available "
+                               f"for {families}")
+                else:
+                    message = f"{term.func}() applies to the {families} family, not {family.name}"
+                raise FormulaError(message, position=term.pos, text=text)
             if any(name == term.func for name, _ in additions):
                 raise FormulaError(f"{term.func}() is given twice", position=term.pos, text=text)
             first, extra = _addition_args(term, text)
@@ -371,145 +315,16 @@ def _split_plus(e: s.Expr) -> list[s.Expr]:
     return [e]
 
 
-def constant_value(e: s.Expr, text: str) -> float:
-    """Evaluate a numeric constant written in the spec (``-1``, ``2.5e3``, ``1/2``)."""
-    match e:
-        case s.Number(value=v):
-            return v
-        case s.Negate(operand=o):
-            return -constant_value(o, text)
-        case s.Paren(inner=i):
-            return constant_value(i, text)
-        case s.BinOp(op=op, left=a, right=b) if op in "+-*/^":
-            x, y = constant_value(a, text), constant_value(b, text)
-            try:
-                return {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else float("nan"), "^": x**y}[op]
-            except OverflowError:
-                return float("inf")
-    raise PriorError(f"expected a number, got '{unparse(e)}'", position=getattr(e, "pos", None), text=text)
-
-
-_CLASS_NAMES = {
-    "Intercept": ParamClass.INTERCEPT,
-    "b": ParamClass.B,
-    "sd": ParamClass.SD,
-    "cor": ParamClass.COR,
-}
-
-
-def _prior(line: s.PriorLine, aux_names: tuple[str, ...], text: str) -> PriorStatement:
-    cls = _CLASS_NAMES.get(line.cls)
-    args = line.target_args
-    dpar = None
-    if cls is None and line.cls in aux_names:
-        cls = ParamClass.AUX
-    if cls is None and "_" in line.cls:
-        # the coefficients of a modelled family parameter: Intercept_sigma, b_sigma[x], sd_sigma[g]
-        head, _, tail = line.cls.partition("_")
-        if head in _CLASS_NAMES and head != "cor" and (tail in aux_names or re.fullmatch(r"mu\d+", tail)):
-            cls, dpar = _CLASS_NAMES[head], tail
-    if cls is None:
-        valid = sorted(_CLASS_NAMES) + list(aux_names)
-        raise PriorError(
-            f"unknown prior class '{line.cls}'{did_you_mean(line.cls, valid)}",
-            position=line.pos,
-            text=text,
-            hint=f"valid classes: {', '.join(valid)}",
-        )
-    max_args = {
-        ParamClass.INTERCEPT: 0,
-        ParamClass.B: 1,
-        ParamClass.SD: 2,
-        ParamClass.COR: 1,
-        ParamClass.AUX: 0,
-    }
-    if len(args) > max_args[cls]:
-        forms = {
-            ParamClass.INTERCEPT: "Intercept",
-            ParamClass.B: "b or b[coef]",
-            ParamClass.SD: "sd, sd[group] or sd[group, coef]",
-            ParamClass.COR: "cor or cor[group]",
-            ParamClass.AUX: line.cls,
-        }
-        raise PriorError(
-            f"too many indices for '{line.cls}': {len(args)} given, at most {max_args[cls]} allowed",
-            position=line.index_pos or line.pos,
-            text=text,
-            hint=f"write {forms[cls]}",
-        )
-    if any(a == "" for a in args):
-        raise PriorError(
-            f"empty index in the prior target '{line.cls}[{', '.join(args)}]'",
-            position=line.index_pos or line.pos,
-            text=text,
-            hint=f"leave out the brackets to set a prior on every '{line.cls}'",
-        )
-    for a in args:
-        if "|" in a or "~" in a:
-            raise PriorError(
-                f"'{a}' is not a group or coefficient name",
-                position=line.index_pos or line.pos,
-                text=text,
-                hint="a prior target names a group and a coefficient, not a formula: "
-                "write sd[g] or sd[g, x], not sd[x || g]",
-            )
-    if cls is ParamClass.B:
-        target = PriorTarget(cls, coef=args[0] if args else None, dpar=dpar)
-    elif cls in (ParamClass.SD, ParamClass.COR):
-        target = PriorTarget(cls, group=args[0] if args else None, coef=args[1] if len(args) > 1 else None,
-                             dpar=dpar)
-    elif cls is ParamClass.AUX:
-        target = PriorTarget(cls, dpar=line.cls)
-    else:
-        target = PriorTarget(cls, dpar=dpar)
-    return PriorStatement(target, _distribution(line.distribution, text), pos=line.pos)
-
-
-def _distribution(call: s.Call, text: str) -> DistributionSpec:
-    dist = PRIOR_DISTRIBUTIONS.get(call.func)
-    if dist is None:
-        raise PriorError(
-            f"unknown prior distribution '{call.func}'{did_you_mean(call.func, PRIOR_DISTRIBUTIONS)}",
-            position=call.pos,
-            text=text,
-            hint="known: " + ", ".join(d.signature() for d in PRIOR_DISTRIBUTIONS.values()),
-        )
-    if len(call.args) != len(dist.params):
-        raise PriorError(
-            f"{dist.name} takes {len(dist.params)} argument{'s' if len(dist.params) != 1 else ''} "
-            f"({', '.join(dist.params)}), got {len(call.args)}",
-            position=call.pos,
-            text=text,
-            hint=f"for example {dist.example}",
-        )
-    values = tuple(constant_value(a, text) for a in call.args)
-    for pname, v in zip(dist.params, values, strict=True):
-        if v != v or v in (float("inf"), float("-inf")):
-            raise PriorError(
-                f"{dist.name}: {pname} must be a finite number, got {v}", position=call.pos, text=text
-            )
-        if pname in dist.positive and v <= 0:
-            raise PriorError(
-                f"{dist.name}: {pname} must be positive, got {v:g}", position=call.pos, text=text
-            )
-    if dist.name == "uniform" and not values[0] < values[1]:
-        raise PriorError(
-            f"uniform: lower ({values[0]:g}) must be below upper ({values[1]:g})",
-            position=call.pos,
-            text=text,
-        )
-    return DistributionSpec(dist.name, values)
-
-
-def _family(tree: s.SpecTree) -> FamilySpec:
+def _family(tree: s.SpecTree) -> Family:
+    """The family line resolved once: the catalogue's record, with the link it names (else the default)."""
     if len(tree.families) > 1:
         second = tree.families[1]
         raise FamilyError("only one family line is allowed", position=second.pos, text=tree.text)
     if not tree.families:
-        return FamilySpec("gaussian")
+        return FAMILIES["gaussian"]
     line = tree.families[0]
     try:
-        family = get_family(line.name)
+        family = family_named(line.name)
     except FamilyError:
         suggestion = did_you_mean(line.name, FAMILIES)
         raise FamilyError(
@@ -548,7 +363,7 @@ def _family(tree: s.SpecTree) -> FamilySpec:
             text=tree.text,
             hint=f"{family.name} allows: {', '.join(allowed)}",
         )
-    return FamilySpec(family.name, link, pos=line.pos)
+    return family if link is None else family.with_link(Link(link))
 
 
 def expand_spec(tree: s.SpecTree) -> ModelSpec:
@@ -556,16 +371,15 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
     text = tree.text
     if not tree.formulas:
         raise FormulaError("the spec has no formula; write e.g. 'y ~ x + (1 | g)'")
-    family_spec = _family(tree)
-    family = get_family(family_spec.name)
-    aux_names = tuple(a.name for a in family.aux)
+    family = _family(tree)
+    aux_names = family.aux_names
     main, *rest = tree.formulas
-    response = _response(main, text, family.name)
+    response = _response(main, text, family)
     predictor = _predictor(main.rhs, text)
     dpars: list[tuple[str, LinearPredictor]] = []
     for line in rest:
         name = line.response.name if isinstance(line.response, s.Name) else unparse(line.response)
-        category_formula = family.categories == "nominal" and re.fullmatch(r"mu([2-9]|[1-9]\d+)", name)
+        category_formula = family.categories is Categories.NOMINAL and re.fullmatch(r"mu([2-9]|[1-9]\d+)", name)
         if name not in aux_names and not category_formula:
             raise FormulaError(
                 f"'{name}' is not a parameter of the {family.name} family, so it cannot have a formula",
@@ -577,16 +391,16 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
                 )
                 if aux_names
                 else "a category's own formula is named mu2, mu3, ... (the first category is the reference)"
-                if family.categories == "nominal"
+                if family.categories is Categories.NOMINAL
                 else f"the {family.name} family has no other parameters",
             )
         if any(d == name for d, _ in dpars):
             raise FormulaError(f"'{name}' is modelled twice", position=line.pos, text=text)
         dpars.append((name, _predictor(line.rhs, text)))
-    if family.categories == "ordered" and not predictor.intercept:
+    if family.categories is Categories.ORDERED and not predictor.intercept:
         raise FormulaError(f"the {family.name} family estimates thresholds in place of the intercept, so the "
                            "formula cannot remove it", position=main.pos, text=text, hint="remove '0 +' or '- 1'")
-    priors = tuple(_prior(p, aux_names, text) for p in tree.priors)
+    priors = tuple(prior_statement(p, aux_names, text) for p in tree.priors)
     _check_se_sigma(response, dpars, priors, rest, text)
     seen: dict[PriorTarget, PriorStatement] = {}
     for p in priors:
@@ -600,4 +414,4 @@ def expand_spec(tree: s.SpecTree) -> ModelSpec:
                 hint="keep one prior per parameter",
             )
         seen[p.target] = p
-    return ModelSpec(response, predictor, family_spec, priors, tuple(dpars), text=text)
+    return ModelSpec(response, predictor, family, priors, tuple(dpars), text=text)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from ..errors import Position
 from . import syntax as s
+from .distributions import DistributionSpec
+from .families import AuxParam, Family
 
 __all__ = [
     "ParamClass",
@@ -19,7 +21,6 @@ __all__ = [
     "GroupTerm",
     "LinearPredictor",
     "Response",
-    "FamilySpec",
     "DistributionSpec",
     "PriorTarget",
     "PriorStatement",
@@ -107,28 +108,6 @@ class Response:
 
 
 @dataclass(frozen=True)
-class FamilySpec:
-    name: str
-    link: str | None = None
-    pos: Position | None = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class DistributionSpec:
-    """A prior distribution as written: name and numeric arguments."""
-
-    name: str
-    args: tuple[float, ...]
-
-    def __str__(self) -> str:
-        return f"{self.name}({', '.join(_fmt(a) for a in self.args)})"
-
-
-def _fmt(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:.4g}"
-
-
-@dataclass(frozen=True)
 class PriorTarget:
     """A typed prior key: class, optional group, optional coefficient, optional dpar."""
 
@@ -156,11 +135,22 @@ class PriorStatement:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A whole model: response, predictor, family, distributional predictors and priors."""
+    """A whole model: response, predictor, family, distributional predictors and priors. ``family`` is
+    resolved (the catalogue's record, with the link in use): later stages read it, not the family's name."""
 
     response: Response
     predictor: LinearPredictor
-    family: FamilySpec
+    family: Family
     priors: tuple[PriorStatement, ...] = ()
     dpars: tuple[tuple[str, LinearPredictor], ...] = ()
     text: str = field(default="", compare=False, repr=False)
+
+    @property
+    def scalar_aux(self) -> tuple[AuxParam, ...]:
+        """The family parameters this model estimates as one scalar each: those without a formula of their
+        own (``sigma ~ x`` makes sigma a per-row predicted parameter instead), and not sigma where known
+        standard errors ``se(s)`` stand in for it (brms; ``se(s, sigma = TRUE)`` estimates it too)."""
+        modelled = {name for name, _ in self.dpars}
+        if any(name == "se" for name, _ in self.response.additions) and not self.response.se_sigma:
+            modelled.add("sigma")
+        return tuple(a for a in self.family.aux if a.name not in modelled)

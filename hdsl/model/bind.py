@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, FormulaError, MissingRowsWarning, Position
+from ..language.families import Family
 from ..language.ir import Factor, LinearPredictor, ModelSpec
 from ..language.syntax import Name
 from .design import (
@@ -31,7 +32,7 @@ from .design import (
     bind_predictor,
     natural_key,
 )
-from .families import CENSORING_CODES, get_family
+from .families import CENSORING_CODES, numerics_for
 from .terms import check_columns, check_functions, columns_used, evaluate_factor
 
 __all__ = ["bind_design", "bind_new_data", "NewData", "bind_additions", "response_values"]
@@ -151,12 +152,12 @@ def bind_additions(spec: ModelSpec, data: pd.DataFrame, y: np.ndarray | None = N
                             column=factors["cens"].label, row=_row(data.index, i),
                             hint=f"write cens({factors['cens'].label}, upper) with the column of upper bounds")
         if "cens_upper" in out:
-            _check_upper(out["cens_upper"], interval, y, factors["cens_upper"].label, spec.family.name, data.index)
+            _check_upper(out["cens_upper"], interval, y, factors["cens_upper"].label, spec.family, data.index)
             out["cens_upper"] = np.where(interval, out["cens_upper"], np.nan if y is None else y)
     return out
 
 
-def _check_upper(upper: np.ndarray, interval: np.ndarray, y: np.ndarray | None, label: str, family: str,
+def _check_upper(upper: np.ndarray, interval: np.ndarray, y: np.ndarray | None, label: str, family: Family,
                  index: pd.Index) -> None:
     bad = interval & ~np.isfinite(upper)
     if bad.any():
@@ -172,7 +173,7 @@ def _check_upper(upper: np.ndarray, interval: np.ndarray, y: np.ndarray | None, 
                         f"row {_row(index, i)!r} holds {upper[i].item()!r} for a response of {y[i].item()!r}",
                         column=label, row=_row(index, i))
     try:
-        get_family(family).check_response(np.where(interval, upper, y), label)
+        numerics_for(family).check_response(np.where(interval, upper, y), label)
     except DataError as exc:
         raise _with_row_label(exc, index) from None
 
@@ -182,7 +183,7 @@ def response_values(spec: ModelSpec, data: pd.DataFrame,
     """The response as numbers; a categorical response (cumulative, categorical families) coded 1..K in the
     order of its categories: a pandas categorical's order, else sorted (numbers by value). ``categories``
     from training codes new data the same way."""
-    family = get_family(spec.family.name)
+    family = spec.family
     if family.categories is None:
         return evaluate_factor(spec.response.factor, data).values[:, 0], ()
     from ..language.syntax import Name
@@ -268,7 +269,7 @@ def bind_design(
     _check_response_not_predictor(spec)
     for c in used:
         _check_not_mixed(data, c)
-    family = get_family(spec.family.name)
+    family = numerics_for(spec.family)
     y, categories = response_values(spec, data)
     for name, _ in spec.dpars:
         if name.startswith("mu") and int(name[2:]) > len(categories):
@@ -382,5 +383,5 @@ def bind_new_data(design: BoundDesign, data: pd.DataFrame, *, kept: tuple[tuple[
     y = None
     if response:
         y = response_values(design.spec, data, design.categories or None)[0]
-        get_family(design.spec.family.name).check_response(y, design.spec.response.label)
+        numerics_for(design.spec.family).check_response(y, design.spec.response.label)
     return NewData(predictors, _new_additions(design.spec, data, additions_needed, response, y), y)

@@ -18,6 +18,7 @@ import numpyro.distributions as nd
 from numpyro.distributions.distribution import validation_enabled
 
 from .bijectors import Constraint, bijector_for
+from .links import inverse_link
 from .lower import LoweredModel, PredictorLowering
 from .params import (
     BlockParams,
@@ -193,7 +194,7 @@ def family_args(model: LoweredModel, params: Params, data: ModelData) -> dict[st
     args = dict(params.aux)
     if not model.stacked:
         for j, pl in enumerate(model.predictors[1:], start=1):
-            args[pl.dpar] = pl.link.inverse(linear_predictor(model, params, data, j))
+            args[pl.dpar] = inverse_link(pl.link)(linear_predictor(model, params, data, j))
     thresholds = params.predictors[0].intercept_centered if params.predictors else None
     if thresholds is not None and model.predictors[0].n_thresholds:
         args["thresholds"] = thresholds

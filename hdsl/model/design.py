@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataError, GroupingFactorWarning
+from ..language.families import Categories
 from ..language.ir import GroupTerm, LinearPredictor, ModelSpec, Term
 from .coding import brms_name, contrast_columns
-from .families import get_family
 from .terms import CategoricalColumn, evaluate_factor, evaluate_term_factor, is_categorical
 
 __all__ = [
@@ -119,14 +119,14 @@ class BoundDesign:
     @property
     def n_thresholds(self) -> int:
         """An ordinal (cumulative) response's thresholds, which take the place of mu's intercept; else 0."""
-        ordered = get_family(self.spec.family.name).categories == "ordered"
+        ordered = self.spec.family.categories is Categories.ORDERED
         return len(self.categories) - 1 if ordered and self.main.intercept else 0
 
     @property
     def predictors(self) -> tuple[tuple[str, PredictorDesign], ...]:
         """Every linear predictor with the parameter it predicts: ``mu`` (the first formula) first. A
         categorical response has one per category after the first, named as brms: mu2, mu3, ..."""
-        if get_family(self.spec.family.name).categories == "nominal":
+        if self.spec.family.categories is Categories.NOMINAL:
             own = dict(self.dpars)  # a category's own formula (mu3 ~ ...), else the first formula
             return tuple((f"mu{k}", own.get(f"mu{k}", self.main)) for k in range(2, len(self.categories) + 1))
         return (("mu", self.main), *self.dpars)

@@ -1,105 +1,46 @@
-"""Response families: each owns its likelihood, links, auxiliary parameters, default priors and
-posterior-predictive draws. Lowering asks a family for these; it never tests which family it has.
+"""The numerics of the response families described in :mod:`hdsl.language.families`: per family its
+likelihood, posterior-predictive draws, expected value, censoring terms and the check of the response's
+values, found from the family's record with :func:`numerics_for`. Lowering asks them for these and never
+tests which family it has. The pieces shared or self-contained live beside it: each link's inverse
+(:mod:`~hdsl.model.links`), the categorical responses (:mod:`~hdsl.model.categorical`), the response checks
+(:mod:`~hdsl.model.response_checks`), brms's data-scaled default priors (:mod:`~hdsl.model.default_priors`).
 
-Parameterizations and default priors follow brms (``vignette("brms_families")``): every family is
-written in terms of its mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary
-parameters; a likelihood is a NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
+Parameterizations follow brms (``vignette("brms_families")``): every family is written in terms of its
+mean ``mu`` (the inverse link of the linear predictor) plus named auxiliary parameters; a likelihood is a
+NumPyro distribution, so ``log_lik`` is NumPyro's ``log_prob``.
 """
 
 from __future__ import annotations
 
-import enum
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro.distributions as nd
-from jax.scipy.special import betainc, betaln, expit, gammainc, gammaincc, gammaln, log_ndtr, ndtr
+from jax.scipy.special import betainc, betaln, gammainc, gammaincc, gammaln, log_ndtr
 from numpyro.distributions.util import clamp_probs
 
-from ..errors import DataError, FamilyError, did_you_mean
+from ..errors import FamilyError
+from ..language import families as catalogue
+from ..language.families import AuxParam, Link
 from ..language.ir import DistributionSpec, ModelSpec
+from . import default_priors
+from .categorical import categorical, check_category_codes, cumulative
+from .default_priors import default_aux_prior, robust_scale
+from .links import inverse_link
+from .response_checks import check_binary, check_counts, check_positive, check_real, check_trials, check_unit_open
 
-__all__ = ["Link", "AuxParam", "Family", "FAMILIES", "get_family", "robust_scale", "scalar_aux"]
+__all__ = ["FamilyNumerics", "FAMILY_NUMERICS", "numerics_for", "CENSORING_CODES",
+           # compatibility, until lower.py, plots.py and the tests read spec.family, numerics_for and the
+           # modules beside this one
+           "Link", "Family", "FAMILIES", "get_family", "scalar_aux", "robust_scale"]
 
 Array = jax.Array
 Aux = Mapping[str, Array]
-
-
-class Link(enum.Enum):
-    IDENTITY = "identity"
-    LOG = "log"
-    LOGIT = "logit"
-    PROBIT = "probit"
-    CLOGLOG = "cloglog"
-    INVERSE = "inverse"
-    SQRT = "sqrt"
-    SOFTPLUS = "softplus"
-    LOGM1 = "logm1"  # log(x − 1): brms's link for student's nu (> 1) when it has a formula
-
-    def inverse(self, eta: jax.Array) -> jax.Array:
-        """Map the linear predictor to the parameter's scale."""
-        return _INVERSE_LINKS[self](eta)
-
-
-_INVERSE_LINKS: dict[Link, Callable[[jax.Array], jax.Array]] = {
-    Link.IDENTITY: lambda e: e,
-    Link.LOG: jnp.exp,
-    Link.LOGIT: expit,
-    Link.PROBIT: ndtr,
-    Link.CLOGLOG: lambda e: -jnp.expm1(-jnp.exp(e)),
-    Link.INVERSE: lambda e: 1.0 / e,
-    Link.SQRT: jnp.square,
-    Link.SOFTPLUS: jax.nn.softplus,
-    Link.LOGM1: lambda e: 1.0 + jnp.exp(e),
-}
-
-# links under which brms transforms the response to find the default prior's location and scale
-_Y_LINKS: dict[Link, Callable[[np.ndarray], np.ndarray]] = {
-    Link.IDENTITY: lambda y: y,
-    Link.LOG: np.log,
-    Link.INVERSE: lambda y: 1.0 / y,
-    Link.SQRT: np.sqrt,
-}
-
-
-def _mad(y: np.ndarray) -> float:
-    return 1.4826 * float(np.median(np.abs(y - np.median(y)))) if y.size else 0.0
-
-
-def robust_scale(y: np.ndarray) -> float:
-    """brms's default scale: the normalized MAD of the response, at least 2.5."""
-    return max(2.5, round(_mad(np.asarray(y, dtype=float)), 1))
-
-
-def _log_scale(y: np.ndarray) -> float:
-    """robust_scale of log(y), for parameters on the log scale of a positive response."""
-    y = np.asarray(y, dtype=float)
-    with np.errstate(all="ignore"):
-        s = _mad(np.log(y[y > 0]))
-    return max(2.5, round(s, 1)) if math.isfinite(s) else 2.5
-
-
-@dataclass(frozen=True)
-class AuxParam:
-    """A family parameter besides the mean (sigma, nu, shape, zi, ...), with its support and brms's
-    default prior (a function of the response, as brms scales some priors to the data)."""
-
-    name: str
-    lower: float = 0.0
-    upper: float = math.inf
-    link: Link = Link.LOG
-    default_prior: Callable[[np.ndarray], DistributionSpec] = (
-        lambda y: DistributionSpec("student_t", (3.0, 0.0, robust_scale(y)))
-    )
-
-
-def _fixed_prior(name: str, *args: float) -> Callable[[np.ndarray], DistributionSpec]:
-    spec = DistributionSpec(name, tuple(float(a) for a in args))
-    return lambda y: spec
 
 
 def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
@@ -107,8 +48,8 @@ def _no_additions(y: np.ndarray, additions: Mapping[str, np.ndarray], column: st
 
 
 @dataclass(frozen=True)
-class Family:
-    """A response distribution with the parameters hdsl models.
+class FamilyNumerics:
+    """How a family (``family``, the catalogue's record at its default link) computes.
 
     ``log_lik(y, mu, aux)`` and ``sample(key, mu, aux)`` take the mean ``mu`` (inverse link of the
     linear predictor) and ``aux``: the auxiliary parameters by name plus the response's addition
@@ -116,146 +57,83 @@ class Family:
     linear-predictor scale for some links (``log_lik_eta`` falls back to ``log_lik``).
     ``log_cdf`` and ``log_sf`` (log P(Y ≤ y), log P(Y ≥ y), same arguments as ``log_lik``) are given
     by the continuous families that take ``cens()``: ``log_lik_eta`` uses them on censored rows.
-    ``prior_link`` is the transform brms applies to the response before computing default prior
-    locations and scales when the mean lives on a transformed scale (lognormal: ``mu`` is on log y).
+    ``check_response`` and ``check_additions`` check the values of a bound response (DataError naming the
+    column and the first bad row).
     """
 
-    name: str
-    links: tuple[Link, ...]
-    aux: tuple[AuxParam, ...]
-    log_lik: Callable[[Array, Array, Aux], Array]
+    family: catalogue.Family
+    log_lik: Callable[[Array, Array, Aux], Array]  # None (as sample) for the families written through eta
     sample: Callable[[Array, Array, Aux], Array]
     check_response: Callable[[np.ndarray, str], None]
-    discrete: bool = False
-    additions: tuple[str, ...] = ()  # addition terms the family requires (binomial: trials)
     check_additions: Callable[[np.ndarray, Mapping[str, np.ndarray], str], None] = _no_additions
     eta_log_lik: Mapping[Link, Callable[[Array, Array, Aux], Array]] = field(default_factory=dict)
-    prior_link: Link | None = None
     expected: Callable[[Array, Aux], Array] = lambda mu, aux: mu  # E[y] (brms's posterior_epred) from mu
     log_cdf: Callable[[Array, Array, Aux], Array] | None = None
     log_sf: Callable[[Array, Array, Aux], Array] | None = None
-    # categorical responses (coded 1..K by the design stage): "ordered" (cumulative: thresholds instead of
-    # an intercept) or "nominal" (categorical: one linear predictor per category after the first)
-    categories: str | None = None
-    # families not written through mu: per link, (log_lik, sample, expected) taking eta itself
+    # families not written through mu (categorical responses): per link, (log_lik, sample, expected) taking eta
     on_eta: Callable[[Link], tuple[Callable, Callable, Callable]] | None = None
+
+    # compatibility: the metadata's fields, as the record that held both gave them (get_family(name).links);
+    # new code reads them from the family record (spec.family)
+    @property
+    def name(self) -> str:
+        return self.family.name
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        return self.family.links
 
     @property
     def default_link(self) -> Link:
-        return self.links[0]
+        return self.family.default_link
+
+    @property
+    def discrete(self) -> bool:
+        return self.family.discrete
+
+    @property
+    def categories(self) -> catalogue.Categories | None:
+        return self.family.categories
+
+    @property
+    def additions(self) -> tuple[catalogue.Addition, ...]:
+        """The addition terms the family requires (binomial: trials)."""
+        return self.family.required_additions
+
+    @property
+    def aux(self) -> tuple[_AuxWithDataPrior, ...]:
+        return tuple(_AuxWithDataPrior(a) for a in self.family.aux)
+
+    def default_scale(self, y: np.ndarray, link: Link) -> float:
+        return default_priors.default_scale(self.family, y, link)
+
+    def intercept_prior(self, y: np.ndarray, link: Link) -> DistributionSpec:
+        return default_priors.intercept_prior(self.family, y, link)
+
+    def response_scale(self, y: np.ndarray, link: Link) -> float:
+        return default_priors.response_scale(self.family, y, link)
 
     def sample_eta(self, key: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Response draws from the linear predictor."""
         if self.on_eta is not None:
             return self.on_eta(link)[1](key, eta, aux)
-        return self.sample(key, link.inverse(eta), aux)
+        return self.sample(key, inverse_link(link)(eta), aux)
 
     def expected_eta(self, eta: Array, link: Link, aux: Aux) -> Array:
         """E[y] from the linear predictor (per-category probabilities for a categorical response)."""
         if self.on_eta is not None:
             return self.on_eta(link)[2](eta, aux)
-        return self.expected(link.inverse(eta), aux)
+        return self.expected(inverse_link(link)(eta), aux)
 
     def log_lik_eta(self, y: Array, eta: Array, link: Link, aux: Aux) -> Array:
         """Pointwise log-likelihood from the linear predictor (stable where a form is known)."""
         if self.on_eta is not None:
             return self.on_eta(link)[0](y, eta, aux)
         stable = self.eta_log_lik.get(link)
-        ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, link.inverse(eta), aux)
+        ll = stable(y, eta, aux) if stable is not None else self.log_lik(y, inverse_link(link)(eta), aux)
         if "cens" in aux and self.log_cdf is not None and self.log_sf is not None:
-            ll = _censored(ll, y, link.inverse(eta), aux, self.log_cdf, self.log_sf)
+            ll = _censored(ll, y, inverse_link(link)(eta), aux, self.log_cdf, self.log_sf)
         return ll
-
-    def _y_on_link_scale(self, y: np.ndarray, link: Link) -> np.ndarray | None:
-        link = self.prior_link or link
-        if link not in _Y_LINKS:
-            return None
-        y = np.asarray(y, dtype=float)
-        if link in (Link.LOG, Link.INVERSE):
-            y = np.where(y == 0, y + 0.1, y)  # as brms, to avoid infinities
-        with np.errstate(all="ignore"):
-            out = _Y_LINKS[link](y)
-        return out if np.all(np.isfinite(out)) else None
-
-    def default_scale(self, y: np.ndarray, link: Link) -> float:
-        """brms's scale for default intercept, sd and sigma priors: max(2.5, mad(link(y)))."""
-        y_link = self._y_on_link_scale(y, link)
-        return 2.5 if y_link is None else robust_scale(y_link)
-
-    def intercept_prior(self, y: np.ndarray, link: Link) -> DistributionSpec:
-        """brms's default: student_t(3, median(link(y)), default_scale) where the link can be applied
-        to the response (identity, log, inverse, sqrt), else student_t(3, 0, 2.5)."""
-        y_link = self._y_on_link_scale(y, link)
-        if y_link is None or y_link.size == 0:
-            return DistributionSpec("student_t", (3.0, 0.0, 2.5))
-        return DistributionSpec("student_t", (3.0, round(float(np.median(y_link)), 1), robust_scale(y_link)))
-
-    def response_scale(self, y: np.ndarray, link: Link) -> float:
-        """Scale of the response on the link scale, used to scale default slope and sd priors."""
-        if link is Link.IDENTITY:
-            y_link = self._y_on_link_scale(y, link)
-            if y_link is not None and y_link.size > 1:
-                return max(float(np.std(y_link)), 1e-8)
-        return 1.0
-
-
-# ---------------------------------------------------------------------------------------------
-# response checks: each names the column and the first offending (0-based) row
-
-
-def _reject(y: np.ndarray, bad: np.ndarray, column: str, what: str) -> None:
-    if bad.any():
-        row = int(np.argmax(bad))
-        raise DataError(f"response '{column}' {what}; row {row} holds {y[row].item()!r}", column=column, row=row)
-
-
-def _as_float(y: np.ndarray) -> np.ndarray:
-    return np.asarray(y, dtype=float)
-
-
-def _check_real(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _reject(y, ~np.isfinite(y), column, "has a non-finite value")
-
-
-def _check_positive(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, y <= 0, column, "must be greater than 0")
-
-
-def _check_unit_open(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, (y <= 0) | (y >= 1), column, "must lie strictly between 0 and 1 for the beta family")
-
-
-def _check_counts(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, y < 0, column, "must be a non-negative count")
-    _reject(y, y != np.round(y), column, "must hold whole numbers (counts)")
-
-
-def _check_binary(y: np.ndarray, column: str) -> None:
-    y = _as_float(y)
-    _check_real(y, column)
-    _reject(y, (y != 0) & (y != 1), column, "must be 0/1 or true/false for the bernoulli family")
-
-
-def _check_trials(y: np.ndarray, additions: Mapping[str, np.ndarray], column: str) -> None:
-    if "trials" not in additions:
-        raise DataError(f"the binomial family needs the number of trials: write '{column} | trials(n)'",
-                        column=column, hint="for 0/1 responses use family: bernoulli")
-    n = _as_float(additions["trials"])
-    y = _as_float(y)
-    _reject(n, ~np.isfinite(n) | (n < 0) | (n != np.round(n)), f"trials of {column}",
-            "must hold non-negative whole numbers")
-    if (y > n).any():
-        row = int(np.argmax(y > n))
-        raise DataError(f"response '{column}' has more successes than trials; row {row} holds {y[row].item()!r} "
-                        f"successes of {n[row].item()!r} trials", column=column, row=row)
-
 
 # ---------------------------------------------------------------------------------------------
 # likelihoods: a builder (mu, aux) -> NumPyro distribution gives log_lik and sample
@@ -514,185 +392,98 @@ def _beta_log_sf(y: Array, mu: Array, aux: Aux) -> Array:
 
 
 # ---------------------------------------------------------------------------------------------
-# auxiliary parameters, with brms's default priors
-
-_SIGMA = AuxParam("sigma")
-_NU = AuxParam("nu", lower=1.0, link=Link.LOGM1, default_prior=_fixed_prior("gamma", 2, 0.1))
-_SHAPE_NB = AuxParam("shape", default_prior=_fixed_prior("inv_gamma", 0.4, 0.3))
-_SHAPE = AuxParam("shape", default_prior=_fixed_prior("gamma", 0.01, 0.01))
-_PHI = AuxParam("phi", default_prior=_fixed_prior("gamma", 0.01, 0.01))
-_ZI = AuxParam("zi", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
-_HU = AuxParam("hu", lower=0.0, upper=1.0, link=Link.LOGIT, default_prior=_fixed_prior("beta", 1, 1))
-_SIGMA_LOG = AuxParam("sigma",
-                      default_prior=lambda y: DistributionSpec("student_t", (3.0, 0.0, _log_scale(y))))
-
-_BINARY_LINKS = (Link.LOGIT, Link.PROBIT, Link.CLOGLOG)
+# the families written through mu
 
 
-def _family(name, links, aux, pair, check, **kw) -> Family:
+def _numerics(name: str, pair, check, **kw) -> FamilyNumerics:
     log_lik, sample = pair
-    return Family(name=name, links=links, aux=aux, log_lik=log_lik, sample=sample, check_response=check, **kw)
+    return FamilyNumerics(catalogue.FAMILIES[name], log_lik, sample, check, **kw)
 
 
-GAUSSIAN = _family("gaussian", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_SIGMA,), _gaussian, _check_real,
-                   log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
-STUDENT = _family("student", (Link.IDENTITY, Link.LOG, Link.INVERSE), (_NU, _SIGMA), _student, _check_real,
-                  log_cdf=_student_log_cdf, log_sf=_student_log_sf)
-BERNOULLI = _family("bernoulli", _BINARY_LINKS, (), _bernoulli, _check_binary, discrete=True,
-                    eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
-BINOMIAL = _family("binomial", _BINARY_LINKS, (), _binomial, _check_counts, discrete=True,
-                   additions=("trials",), check_additions=_check_trials, expected=lambda mu, aux: mu * aux["trials"],
-                   eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
-POISSON = _family("poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (), _poisson, _check_counts, discrete=True,
-                  eta_log_lik={Link.LOG: _poisson_log_eta})
-NEGBINOMIAL = _family("negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT), (_SHAPE_NB,), _negbinomial,
-                      _check_counts, discrete=True)
-GAMMA = _family("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), _gamma, _check_positive,
-                eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf, log_sf=_gamma_log_sf)
-LOGNORMAL = _family("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), _lognormal, _check_positive,
-                    prior_link=Link.LOG, log_cdf=_lognormal_log_cdf, log_sf=_lognormal_log_sf)
-BETA = _family("beta", _BINARY_LINKS, (_PHI,), _beta, _check_unit_open, log_cdf=_beta_log_cdf,
-               log_sf=_beta_log_sf)
-EXPONENTIAL = _family("exponential", (Link.LOG, Link.IDENTITY, Link.INVERSE), (), _exponential,
-                      _check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
-                      log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
-WEIBULL = _family("weibull", (Link.LOG, Link.IDENTITY), (_SHAPE,), _weibull, _check_positive,
-                  eta_log_lik={Link.LOG: _weibull_log_eta}, log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
-ZERO_INFLATED_POISSON = _family("zero_inflated_poisson", (Link.LOG, Link.IDENTITY, Link.SQRT), (_ZI,), _zip,
-                                _check_counts, discrete=True, eta_log_lik={Link.LOG: _zip_log_eta},
-                                expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-ZERO_INFLATED_NEGBINOMIAL = _family("zero_inflated_negbinomial", (Link.LOG, Link.IDENTITY, Link.SQRT),
-                                    (_SHAPE_NB, _ZI), _zinb, _check_counts, discrete=True,
-                                    expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
-HURDLE_POISSON = _family("hurdle_poisson", (Link.LOG,), (_HU,),
-                         (_hurdle_poisson_log_lik, _hurdle_poisson_sample), _check_counts, discrete=True,
-                         eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
-                         expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
+GAUSSIAN = _numerics("gaussian", _gaussian, check_real, log_cdf=_gaussian_log_cdf, log_sf=_gaussian_log_sf)
+STUDENT = _numerics("student", _student, check_real, log_cdf=_student_log_cdf, log_sf=_student_log_sf)
+BERNOULLI = _numerics("bernoulli", _bernoulli, check_binary, eta_log_lik={Link.LOGIT: _logit_eta["bernoulli"]})
+BINOMIAL = _numerics("binomial", _binomial, check_counts, check_additions=check_trials,
+                     expected=lambda mu, aux: mu * aux["trials"], eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
+POISSON = _numerics("poisson", _poisson, check_counts, eta_log_lik={Link.LOG: _poisson_log_eta})
+NEGBINOMIAL = _numerics("negbinomial", _negbinomial, check_counts)
+GAMMA = _numerics("gamma", _gamma, check_positive, eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf,
+                  log_sf=_gamma_log_sf)
+LOGNORMAL = _numerics("lognormal", _lognormal, check_positive, log_cdf=_lognormal_log_cdf,
+                      log_sf=_lognormal_log_sf)
+BETA = _numerics("beta", _beta, check_unit_open, log_cdf=_beta_log_cdf, log_sf=_beta_log_sf)
+EXPONENTIAL = _numerics("exponential", _exponential, check_positive, eta_log_lik={Link.LOG: _exponential_log_eta},
+                        log_cdf=_exponential_log_cdf, log_sf=_exponential_log_sf)
+WEIBULL = _numerics("weibull", _weibull, check_positive, eta_log_lik={Link.LOG: _weibull_log_eta},
+                    log_cdf=_weibull_log_cdf, log_sf=_weibull_log_sf)
+ZERO_INFLATED_POISSON = _numerics("zero_inflated_poisson", _zip, check_counts, eta_log_lik={Link.LOG: _zip_log_eta},
+                                  expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
+ZERO_INFLATED_NEGBINOMIAL = _numerics("zero_inflated_negbinomial", _zinb, check_counts,
+                                      expected=lambda mu, aux: (1.0 - aux["zi"]) * mu)
+HURDLE_POISSON = _numerics("hurdle_poisson", (_hurdle_poisson_log_lik, _hurdle_poisson_sample), check_counts,
+                           eta_log_lik={Link.LOG: _hurdle_poisson_log_eta},
+                           expected=lambda mu, aux: (1.0 - aux["hu"]) * mu / -jnp.expm1(-mu))
 
-# ---------------------------------------------------------------------------------------------
-# categorical responses, coded 1..K
+# categorical responses, coded 1..K by the binding: written through eta (on_eta), not through mu
+_WRITTEN_ON_ETA = (None, None)
+CUMULATIVE = _numerics("cumulative", _WRITTEN_ON_ETA, check_category_codes, on_eta=cumulative)
+CATEGORICAL = _numerics("categorical", _WRITTEN_ON_ETA, check_category_codes, on_eta=categorical)
 
-
-def _log1mexp(x: Array) -> Array:
-    """log(1 − exp(x)) for x < 0, accurate at both ends. Each branch sees only inputs it is finite at, so
-    the branch not taken cannot put a NaN into the gradient."""
-    near = x > -math.log(2.0)
-    x_near, x_far = jnp.where(near, x, -1.0), jnp.where(near, -1.0, x)
-    return jnp.where(near, jnp.log(-jnp.expm1(x_near)), jnp.log1p(-jnp.exp(x_far)))
-
-
-def _cloglog_log_cdf(x: Array) -> Array:
-    """log(1 − exp(−exp(x))): ≈ x far left (where exp(x) underflows), 0 far right."""
-    small = x < -20.0
-    x_small, x_big = jnp.where(small, x, 0.0), jnp.where(small, 0.0, jnp.minimum(x, 40.0))
-    return jnp.where(small, x_small - 0.5 * jnp.exp(x_small), _log1mexp(-jnp.exp(x_big)))
-
-
-_LOG_CDF: dict[Link, Callable[[Array], Array]] = {
-    Link.LOGIT: jax.nn.log_sigmoid,
-    Link.PROBIT: log_ndtr,
-    Link.CLOGLOG: _cloglog_log_cdf,
-}
-_LOG_SF: dict[Link, Callable[[Array], Array]] = {
-    Link.LOGIT: lambda x: jax.nn.log_sigmoid(-x),
-    Link.PROBIT: lambda x: log_ndtr(-x),
-    Link.CLOGLOG: lambda x: -jnp.exp(x),
-}
-
-
-def _pick(log_p: Array, y: Array) -> Array:
-    idx = (jnp.round(y) - 1).astype(jnp.int32)
-    return jnp.take_along_axis(log_p, idx[..., None], axis=-1)[..., 0]
-
-
-def _draw_category(key: Array, log_p: Array) -> Array:
-    return (jax.random.categorical(key, log_p, axis=-1) + 1).astype(log_p.dtype)
-
-
-def _category_mean(log_p: Array) -> Array:
-    k = jnp.arange(1, log_p.shape[-1] + 1, dtype=log_p.dtype)
-    return jnp.sum(jnp.exp(log_p) * k, axis=-1)
-
-
-def _cumulative(link: Link) -> tuple[Callable, Callable, Callable]:
-    """brms's cumulative model: P(y ≤ k) = F(θ_k − η), thresholds θ_1 < … < θ_{K−1} in aux["thresholds"].
-    E[y] is the mean category number Σ k·P(y = k)."""
-    log_cdf, log_sf = _LOG_CDF[link], _LOG_SF[link]
-
-    def log_probs(eta: Array, aux: Aux) -> Array:
-        d = aux["thresholds"] - eta[..., None]
-        lc, ls = log_cdf(d), log_sf(d)
-        # P(θ_(k-1) < · < θ_k): from the CDF in the lower tail, from the survival function in the upper
-        # one (where log F ≈ 0 has lost the digits); arguments kept < 0 so no branch has an infinite slope
-        tiny = jnp.finfo(d.dtype).tiny
-        by_cdf = lc[..., 1:] + _log1mexp(jnp.minimum(lc[..., :-1] - lc[..., 1:], -tiny))
-        by_sf = ls[..., :-1] + _log1mexp(jnp.minimum(ls[..., 1:] - ls[..., :-1], -tiny))
-        middle = jnp.where(d[..., :-1] > 0, by_sf, by_cdf)
-        return jnp.concatenate([lc[..., :1], middle, ls[..., -1:]], axis=-1)
-
-    return (lambda y, eta, aux: _pick(log_probs(eta, aux), y),
-            lambda key, eta, aux: _draw_category(key, log_probs(eta, aux)),
-            lambda eta, aux: _category_mean(log_probs(eta, aux)))
-
-
-def _softmax_log_probs(eta: Array) -> Array:
-    """Category 1 is the reference: logits (0, η_2, …, η_K)."""
-    return jax.nn.log_softmax(jnp.concatenate([jnp.zeros_like(eta[..., :1]), eta], axis=-1), axis=-1)
-
-
-def _categorical(link: Link) -> tuple[Callable, Callable, Callable]:
-    """One linear predictor per category after the first (eta is (…, K−1)); E[y]: the K probabilities."""
-    return (lambda y, eta, aux: _pick(_softmax_log_probs(eta), y),
-            lambda key, eta, aux: _draw_category(key, _softmax_log_probs(eta)),
-            lambda eta, aux: jnp.exp(_softmax_log_probs(eta)))
-
-
-def _check_category_codes(y: np.ndarray, column: str) -> None:
-    """The design stage codes the categories 1..K; nothing else can reach here."""
-    return None
-
-
-_CATEGORY_PAIR = (None, None)  # written through eta (on_eta), not through mu
-CUMULATIVE = Family("cumulative", _BINARY_LINKS, (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
-                    categories="ordered", on_eta=_cumulative)
-CATEGORICAL = Family("categorical", (Link.LOGIT,), (), *_CATEGORY_PAIR, _check_category_codes, discrete=True,
-                     categories="nominal", on_eta=_categorical)
-
-FAMILIES: dict[str, Family] = {
-    f.name: f
+FAMILY_NUMERICS: Mapping[str, FamilyNumerics] = MappingProxyType({
+    f.family.name: f
     for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GAMMA, LOGNORMAL, BETA,
               EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON, CUMULATIVE,
               CATEGORICAL)
-}
-_ALIASES = {
-    "normal": "gaussian",
-    "student_t": "student",
-    "negative_binomial": "negbinomial",
-    "negbin": "negbinomial",
-    "beta_proportion": "beta",
-    "zip": "zero_inflated_poisson",
-    "zinb": "zero_inflated_negbinomial",
-    "zero_inflated_negative_binomial": "zero_inflated_negbinomial",
-    "ordinal": "cumulative",
-    "multinomial_logit": "categorical",
-}
+})
+"""Every family's numerics, by the name of its record in :data:`hdsl.language.families.FAMILIES`."""
 
 
-def get_family(name: str) -> Family:
-    key = _ALIASES.get(name, name)
-    if key not in FAMILIES:
-        raise FamilyError(
-            f"unknown family '{name}'{did_you_mean(name, [*FAMILIES, *_ALIASES])}; "
-            f"known families: {', '.join(sorted(FAMILIES))}"
-        )
-    return FAMILIES[key]
+def numerics_for(family: catalogue.Family) -> FamilyNumerics:
+    """The numerics of a family record (``spec.family``), whatever its link."""
+    return FAMILY_NUMERICS[family.name]
+
+
+# ---------------------------------------------------------------------------------------------
+# compatibility: the interface of the record that held both metadata and numerics, for code that looks a
+# family up by name (get_family(spec.family.name)) and reads both from what it gets
+
+
+@dataclass(frozen=True)
+class _AuxWithDataPrior:
+    """A family parameter as ``get_family(...).aux`` gave it: ``default_prior(y)`` evaluated on a response."""
+
+    param: AuxParam
+
+    @property
+    def name(self) -> str:
+        return self.param.name
+
+    @property
+    def lower(self) -> float:
+        return self.param.lower
+
+    @property
+    def upper(self) -> float:
+        return self.param.upper
+
+    @property
+    def link(self) -> Link:
+        return self.param.link
+
+    def default_prior(self, y: np.ndarray) -> DistributionSpec:
+        return default_aux_prior(self.param, y)
+
+
+FAMILIES = FAMILY_NUMERICS
+Family = FamilyNumerics  # what get_family returns, as model/lower.py annotates it
+
+
+def get_family(name: str) -> FamilyNumerics:
+    """The numerics of a family name or alias (FamilyError for others). New code reads ``spec.family`` and
+    :func:`numerics_for`."""
+    return FAMILY_NUMERICS[catalogue.family_named(name).name]
 
 
 def scalar_aux(spec: ModelSpec) -> tuple[AuxParam, ...]:
-    """The family parameters this model estimates as one scalar each: those without a formula of their
-    own (``sigma ~ x`` makes sigma a per-row predicted parameter instead), and not sigma where known
-    standard errors ``se(s)`` stand in for it (brms; ``se(s, sigma = TRUE)`` estimates it too)."""
-    modelled = {name for name, _ in spec.dpars}
-    if any(name == "se" for name, _ in spec.response.additions) and not spec.response.se_sigma:
-        modelled.add("sigma")
-    return tuple(a for a in get_family(spec.family.name).aux if a.name not in modelled)
+    """``spec.scalar_aux``."""
+    return spec.scalar_aux

@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PriorError, did_you_mean
+from ..language.distributions import PRIOR_DISTRIBUTIONS, Support
 from ..language.ir import DistributionSpec, ParamClass, PriorStatement, PriorTarget
+from .default_priors import default_aux_prior, default_scale, intercept_prior, response_scale
 from .design import BoundDesign, GroupBlock, group_blocks
-from .distributions import PRIOR_DISTRIBUTIONS, Support
-from .families import Link, get_family, scalar_aux
 
 __all__ = ["ParamPrior", "PriorTable", "build_prior_table", "sd_targets"]
 
@@ -105,11 +105,10 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
     spec = design.spec
     statements = spec.priors if statements is None else statements
     text = spec.text
-    family = get_family(spec.family.name)
-    link = Link(spec.family.link) if spec.family.link else family.default_link
+    family = spec.family
     y = design.y
-    mu_scale_y = family.response_scale(y, link)
-    mu_sd_scale = family.default_scale(y, link)
+    mu_scale_y = response_scale(family, y)
+    mu_sd_scale = default_scale(family, y)
 
     # (element target, default distribution, lower, upper), and the class-level targets above it
     elements: list[tuple[PriorTarget, DistributionSpec, float, float]] = []
@@ -120,7 +119,7 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
         scale_y, sd_scale = (mu_scale_y, mu_sd_scale) if d is None else (1.0, 2.5)
         if pred.intercept:
             t = PriorTarget(ParamClass.INTERCEPT, dpar=d)
-            default = family.intercept_prior(y, link) if d is None else DistributionSpec("student_t", (3.0, 0.0, 2.5))
+            default = intercept_prior(family, y) if d is None else DistributionSpec("student_t", (3.0, 0.0, 2.5))
             elements.append((t, default, -math.inf, math.inf))
             valid.append(t)
         if pred.coef_names:
@@ -145,9 +144,9 @@ def build_prior_table(design: BoundDesign, statements: tuple[PriorStatement, ...
             t = PriorTarget(ParamClass.COR, group=name)
             elements.append((t, DistributionSpec("lkj", (1.0,)), -1.0, 1.0))
             valid.append(t)
-    for a in scalar_aux(spec):
+    for a in spec.scalar_aux:
         t = PriorTarget(ParamClass.AUX, dpar=a.name)
-        elements.append((t, a.default_prior(y), a.lower, a.upper))
+        elements.append((t, default_aux_prior(a, y), a.lower, a.upper))
         valid.append(t)
 
     valid_set = set(valid)

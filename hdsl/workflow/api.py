@@ -72,7 +72,7 @@ def choose_parameterization(design: BoundDesign, choice: str | dict[str, str]) -
             raise HdslError(f"parameterization for '{name}' must be one of {options}, got {value!r}")
         if name not in {b.name for b in blocks}:
             raise HdslError(f"parameterization names '{name}', which is not a grouping factor of this model")
-    gaussian = design.spec.family.name == "gaussian" and design.spec.family.link in (None, "identity")
+    gaussian = design.spec.family.linear_gaussian
     out = []
     for b in blocks:
         value = choice.get(b.name, "auto")

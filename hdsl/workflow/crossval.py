@@ -35,12 +35,12 @@ from ..inference.precision import resolve_dtype
 from ..inference.sample import sample_nuts
 from ..language import syntax as s
 from ..language.expand import expand_spec
+from ..language.families import Categories
 from ..language.ir import Factor, LinearPredictor, ModelSpec, ParamClass, PriorStatement, PriorTarget, Response, Term
 from ..language.parse import parse_spec
 from ..model import density
 from ..model.bind import bind_design
 from ..model.design import BoundDesign
-from ..model.families import get_family
 from ..model.lower import LoweredModel, lower_model
 from ..model.params import ModelData
 from ..model.predictive import Kind, predictive
@@ -122,7 +122,7 @@ def render_spec(spec: ModelSpec, priors: tuple[PriorStatement, ...] = ()) -> str
         resp += " | " + _render_additions(spec.response)
     lines = [f"{resp} ~ {_render_predictor(spec.predictor)}"]
     lines += [f"{dpar} ~ {_render_predictor(pred)}" for dpar, pred in spec.dpars]
-    link = f"({spec.family.link})" if spec.family.link else ""
+    link = f"({spec.family.link})" if spec.family.link is not spec.family.default_link else ""
     lines.append(f"family: {spec.family.name}{link}")
     lines += [f"prior: {p.target} ~ {p.distribution}" for p in priors]
     return "\n".join(lines)
@@ -392,7 +392,7 @@ def cross_validate(
     if not user.predictor.groups:
         raise HdslError("cross_validate compares partial pooling with its baselines: the model needs a group "
                         "term such as (1 | g)")
-    if get_family(user.family.name).categories == "nominal":
+    if user.family.categories is Categories.NOMINAL:
         raise HdslError("cross_validate scores a numeric prediction (RMSD) and the categorical family predicts "
                         "probabilities", hint="compare categorical models with fit.loo() and hdsl.compare")
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)

@@ -17,7 +17,6 @@ import pandas as pd
 from ..errors import HdslError, did_you_mean
 from ..language.ir import Factor
 from ..model.coding import fit_levels, level_label
-from ..model.families import get_family
 from ..model.terms import columns_used, is_categorical
 from .predict import predict
 from .protocols import CompiledModel, Posterior
@@ -63,7 +62,7 @@ def refuse_category_families(model: CompiledModel) -> None:
     plot brms's stand-ins (the mean category number, or one curve per category)."""
     design = model.design
     if design.categories:
-        name = get_family(design.spec.family.name).name
+        name = design.spec.family.name
         raise HdslError(f"this figure draws the mean as one regression line, which the {name} family does not "
                         "have (thresholds or one predictor per category)",
                         hint="use hdsl.plots.ppc_plot, or fit.predict(newdata, kind='mean') over a grid")
