@@ -29,6 +29,7 @@ FAMILY_INFO: dict[str, tuple[str, str, str]] = {
                  "successes | trials(n) ~ x + (1 | g)\nfamily: binomial"),
     "poisson": ("Poisson_distribution", "count", "count ~ x + (1 | g)\nfamily: poisson"),
     "negbinomial": ("Negative_binomial_distribution", "count", "count ~ x + (1 | g)\nfamily: negbinomial"),
+    "geometric": ("Geometric_distribution", "count", "count ~ x + (1 | g)\nfamily: geometric"),
     "gamma": ("Gamma_distribution", "positive", "time ~ x + (1 | g)\nfamily: gamma(log)"),
     "lognormal": ("Log-normal_distribution", "positive", "income ~ x + (1 | g)\nfamily: lognormal"),
     "beta": ("Beta_distribution", "in (0, 1)", "share ~ x + (1 | g)\nfamily: beta"),

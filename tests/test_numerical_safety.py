@@ -27,7 +27,7 @@ import hdsl
 from hdsl.model.families import FAMILIES
 
 N, BATCH = 40, 128
-COUNTS = {"poisson", "negbinomial", "zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson"}
+COUNTS = {"poisson", "negbinomial", "geometric", "zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson"}
 
 
 def _response(family: str, rng: np.random.Generator) -> np.ndarray:

@@ -163,6 +163,7 @@ _ENTRIES = (
            required_additions=(Addition.TRIALS,)),
     _entry("poisson", _COUNT_LINKS, discrete=True),
     _entry("negbinomial", _COUNT_LINKS, (_SHAPE_NB,), discrete=True),
+    _entry("geometric", _COUNT_LINKS, discrete=True),
     _entry("gamma", (Link.LOG, Link.INVERSE, Link.IDENTITY), (_SHAPE,), additions=_CENSORED),
     _entry("lognormal", (Link.IDENTITY,), (_SIGMA_LOG,), additions=_CENSORED, prior_link=Link.LOG),
     _entry("beta", _BINARY_LINKS, (_PHI,), additions=_CENSORED),

@@ -209,6 +209,8 @@ def _binomial_sample(key: Array, mu: Array, aux: Aux) -> Array:
 _binomial = (_binomial_log_lik, _binomial_sample)
 _poisson = _from_distribution(lambda mu, a: nd.Poisson(mu))
 _negbinomial = _from_distribution(lambda mu, a: nd.NegativeBinomial2(mu, a["shape"]))
+# brms's geometric: the negative binomial with shape 1, P(y) = (1 − p)^y p with mean mu = (1 − p) / p
+_geometric = _from_distribution(lambda mu, a: nd.GeometricProbs(clamp_probs(1.0 / (1.0 + mu))))
 _gamma = _from_distribution(lambda mu, a: nd.Gamma(a["shape"], a["shape"] / mu))
 _lognormal = _from_distribution(lambda mu, a: nd.LogNormal(mu, a["sigma"]))
 _beta = _from_distribution(lambda mu, a: nd.BetaProportion(clamp_probs(mu), a["phi"]))
@@ -407,6 +409,7 @@ BINOMIAL = _numerics("binomial", _binomial, check_counts, check_additions=check_
                      expected=lambda mu, aux: mu * aux["trials"], eta_log_lik={Link.LOGIT: _logit_eta["binomial"]})
 POISSON = _numerics("poisson", _poisson, check_counts, eta_log_lik={Link.LOG: _poisson_log_eta})
 NEGBINOMIAL = _numerics("negbinomial", _negbinomial, check_counts)
+GEOMETRIC = _numerics("geometric", _geometric, check_counts)
 GAMMA = _numerics("gamma", _gamma, check_positive, eta_log_lik={Link.LOG: _gamma_log_eta}, log_cdf=_gamma_log_cdf,
                   log_sf=_gamma_log_sf)
 LOGNORMAL = _numerics("lognormal", _lognormal, check_positive, log_cdf=_lognormal_log_cdf,
@@ -431,7 +434,7 @@ CATEGORICAL = _numerics("categorical", _WRITTEN_ON_ETA, check_category_codes, on
 
 FAMILY_NUMERICS: Mapping[str, FamilyNumerics] = MappingProxyType({
     f.family.name: f
-    for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GAMMA, LOGNORMAL, BETA,
+    for f in (GAUSSIAN, STUDENT, BERNOULLI, BINOMIAL, POISSON, NEGBINOMIAL, GEOMETRIC, GAMMA, LOGNORMAL, BETA,
               EXPONENTIAL, WEIBULL, ZERO_INFLATED_POISSON, ZERO_INFLATED_NEGBINOMIAL, HURDLE_POISSON, CUMULATIVE,
               CATEGORICAL)
 })

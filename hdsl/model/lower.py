@@ -19,11 +19,12 @@ import jax.numpy as jnp
 import numpy as np
 from numpy.typing import DTypeLike
 
+from ..language.families import Categories, Link
 from ..language.ir import ParamClass, PriorTarget
 from .bijectors import Constraint, bijector_for
 from .design import BoundDesign, GroupBlock, PredictorDesign, group_blocks
-from .distributions import PRIOR_DISTRIBUTIONS, truncation_log_mass
-from .families import Family, Link, get_family, scalar_aux
+from .distributions import PRIOR_NUMERICS, truncation_log_mass
+from .families import FamilyNumerics, numerics_for
 from .params import Layout, ModelData, ParamKey, PredictorData, Slot, SufficientStatistics
 from .priors import ParamPrior, PriorTable, sd_targets
 
@@ -47,7 +48,7 @@ class BlockPrior:
                          for a in range(len(entries[idx[0]].distribution.args)))
             self.groups.append((name, idx, args))
         for e in entries:
-            dist = PRIOR_DISTRIBUTIONS[e.distribution.name]
+            dist = PRIOR_NUMERICS[e.distribution.name]
             self.constant -= truncation_log_mass(dist, e.distribution.args, e.lower, e.upper)
         self.bounds = bijector_for(
             Constraint.BOUNDED, np.array([e.lower for e in entries], dtype=float),
@@ -56,7 +57,7 @@ class BlockPrior:
     def __call__(self, x: Array) -> Array:
         total = jnp.asarray(self.constant, x.dtype)
         for name, idx, args in self.groups:
-            dist = PRIOR_DISTRIBUTIONS[name]
+            dist = PRIOR_NUMERICS[name]
             if dist.build is None:  # flat
                 continue
             d = dist.build(*(jnp.asarray(a, x.dtype) for a in args))
@@ -127,7 +128,7 @@ class LoweredModel:
     predictors: tuple[PredictorLowering, ...]
     groups: tuple[GroupLowering, ...]
     aux: tuple[AuxLowering, ...]
-    family: Family
+    family: FamilyNumerics  # its metadata record is family.family (the spec's)
     link: Link
     dtype: np.dtype
     data: ModelData  # the training data
@@ -141,19 +142,19 @@ class LoweredModel:
     @property
     def stacked(self) -> bool:
         """A categorical response: mu's linear predictor is the K − 1 predictors side by side."""
-        return self.family.categories == "nominal"
+        return self.family.family.categories is Categories.NOMINAL
 
 
 def _cast(x: np.ndarray, dtype: DTypeLike) -> Array:
     return jnp.asarray(np.asarray(x), dtype=np.dtype(dtype))
 
 
-def summed_likelihood_applies(design: BoundDesign, family: Family, link: Link) -> bool:
+def summed_likelihood_applies(design: BoundDesign) -> bool:
     """A Gaussian, identity-link likelihood whose rows depend on one grouping factor's effects can be
     summed per level: Σ_i (y_i − w_iᵀθ_g)² = yᵀy − 2θᵀWᵀy + θᵀWᵀWθ. Worth it when levels hold many
     rows compared with the width q of w (q² work per level instead of q per row)."""
     main = design.main
-    if family.name != "gaussian" or link is not Link.IDENTITY or not main.groups or design.dpars:
+    if not design.spec.family.linear_gaussian or not main.groups or design.dpars:
         return False
     if main.offset is not None or design.additions:
         return False
@@ -230,9 +231,9 @@ def lower_model(
     non-centered ``z ~ N(0, 1)``; better when each level has much data.
     """
     spec = design.spec
-    family = get_family(spec.family.name)
-    link = Link(spec.family.link) if spec.family.link else family.default_link
-    aux_links = {a.name: a.link for a in family.aux}
+    family = numerics_for(spec.family)
+    link = spec.family.link
+    aux_links = {a.name: a.link for a in spec.family.aux}
     blocks = group_blocks(design.predictors)
     shapes: list[tuple[ParamKey, tuple[int, ...]]] = []
 
@@ -280,13 +281,13 @@ def lower_model(
         groups.append(GroupLowering(b, blk.name, blk.n_levels, blk.k, blk.correlated, is_centered,
                                     np.array(pop_index, dtype=int), sd_prior, float(eta)))
     aux = []
-    for a in scalar_aux(spec):
+    for a in spec.scalar_aux:
         shapes.append((ParamKey(Slot.AUX, name=a.name), ()))
         aux.append(AuxLowering(a.name, BlockPrior([priors[PriorTarget(ParamClass.AUX, dpar=a.name)]])))
 
     jdtype = jnp.dtype(dtype)
     train = _model_data(tuple(preds), dict(design.predictors), design.y, dict(design.additions), jdtype)
-    if summed_likelihood_applies(design, family, link):
+    if summed_likelihood_applies(design):
         train = train._replace(suff=sufficient_statistics(design, preds[0].xbar, jdtype))
     return LoweredModel(layout=Layout.of(shapes), predictors=tuple(preds), groups=tuple(groups), aux=tuple(aux),
                         family=family, link=link, dtype=np.dtype(dtype), data=train, blocks=blocks)

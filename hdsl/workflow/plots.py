@@ -27,7 +27,6 @@ import pandas as pd
 from ..errors import HdslError, did_you_mean
 from ..model.coding import level_label
 from ..model.design import GroupDesign
-from ..model.families import get_family
 from .effects import (
     NEEDS_DATA,
     EffectsGrid,
@@ -482,7 +481,7 @@ def ppc_plot(fit: Posterior, n_draws: int = 50, seed: int = 0) -> Figure:
     name = design.spec.response.label
     fig, axes = _figure()
     ax = axes[0, 0]
-    if get_family(design.spec.family.name).discrete:
+    if design.spec.family.discrete:
         top = int(max(y.max(), np.quantile(yrep, 0.99)))
         values = np.arange(0, top + 1)
         observed = np.array([(y == v).sum() for v in values])
