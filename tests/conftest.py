@@ -99,3 +99,11 @@ def assert_log_density_matches(model, np_model, np_args: tuple, to_numpyro, n_po
         np.testing.assert_allclose(model.unconstrain(p), flat, rtol=1e-9, atol=1e-9)
     assert np.all(np.isfinite(ours)) and np.ptp(ours) > 1.0
     assert np.ptp(diffs) < 1e-8 * np.max(np.abs(ours)), diffs
+
+
+def family_numerics(name: str):
+    """A family's numerics by its name or alias, as a spec's family line resolves it."""
+    from hdsl.language.families import family_named
+    from hdsl.model.families import numerics_for
+
+    return numerics_for(family_named(name))

@@ -25,7 +25,7 @@ def test_language_reference_is_up_to_date():
 def test_family_examples_are_valid_specs():
     from hdsl.language.expand import expand_spec
     from hdsl.language.parse import parse_spec
-    from hdsl.model.families import FAMILIES
+    from hdsl.model.families import FAMILY_NUMERICS as FAMILIES
 
     sys.path.insert(0, str(ROOT / "docs"))
     try:

@@ -13,12 +13,14 @@ import numpy as np
 import numpyro.distributions as nd
 import pandas as pd
 import pytest
+from conftest import family_numerics
 from jax.scipy.special import gammaln, logit
 
 import hdsl
 from hdsl.errors import DataError, FamilyError
+from hdsl.language.families import Link
 from hdsl.language.ir import DistributionSpec
-from hdsl.model.families import FAMILIES, Link, get_family
+from hdsl.model.families import FAMILY_NUMERICS as FAMILIES
 from hdsl.model.links import inverse_link
 
 jax.config.update("jax_enable_x64", True)
@@ -98,7 +100,7 @@ def test_every_family_has_a_reference():
 
 @pytest.mark.parametrize("name", sorted(MU_FAMILIES))
 def test_log_lik_matches_numpyro(name):
-    fam = get_family(name)
+    fam = family_numerics(name)
     y, mu, aux = _points(name, np.random.default_rng(abs(hash(name)) % 2**32))
     aux = {k: jnp.asarray(v) for k, v in aux.items()}
     got = np.asarray(fam.log_lik(jnp.asarray(y), jnp.asarray(mu), aux))
@@ -110,7 +112,7 @@ def test_log_lik_matches_numpyro(name):
 
 @pytest.mark.parametrize("name", sorted(MU_FAMILIES))
 def test_log_lik_eta_agrees_with_log_lik_for_every_link(name):
-    fam = get_family(name)
+    fam = family_numerics(name)
     y, mu, aux = _points(name, np.random.default_rng(7))
     aux = {k: jnp.asarray(v) for k, v in aux.items()}
     default_mu = jnp.asarray(mu)
@@ -129,15 +131,15 @@ def test_log_lik_eta_agrees_with_log_lik_for_every_link(name):
 def test_logit_families_stay_finite_at_extreme_linear_predictors():
     eta = jnp.array([-60.0, 60.0, -60.0, 60.0])
     y = jnp.array([1.0, 0.0, 0.0, 1.0])
-    lp = get_family("bernoulli").log_lik_eta(y, eta, Link.LOGIT, {})
+    lp = family_numerics("bernoulli").log_lik_eta(y, eta, Link.LOGIT, {})
     np.testing.assert_allclose(np.asarray(lp), [-60.0, -60.0, 0.0, 0.0], atol=1e-12)
-    grad = jax.grad(lambda e: get_family("bernoulli").log_lik_eta(y, e, Link.LOGIT, {}).sum())(eta)
+    grad = jax.grad(lambda e: family_numerics("bernoulli").log_lik_eta(y, e, Link.LOGIT, {}).sum())(eta)
     assert np.all(np.isfinite(np.asarray(grad)))
-    lp = get_family("binomial").log_lik_eta(jnp.array([0.0, 5.0]), jnp.array([60.0, -60.0]), Link.LOGIT,
+    lp = family_numerics("binomial").log_lik_eta(jnp.array([0.0, 5.0]), jnp.array([60.0, -60.0]), Link.LOGIT,
                                             {"trials": jnp.array([5.0, 5.0])})
     np.testing.assert_allclose(np.asarray(lp), [-300.0, -300.0], rtol=1e-9)
     # the probability path clamps instead of returning -inf
-    assert np.all(np.isfinite(np.asarray(get_family("bernoulli").log_lik(y, inverse_link(Link.PROBIT)(eta), {}))))
+    assert np.all(np.isfinite(np.asarray(family_numerics("bernoulli").log_lik(y, inverse_link(Link.PROBIT)(eta), {}))))
 
 
 # --------------------------------------------------------------------------------------------- checks
@@ -166,7 +168,7 @@ BAD_RESPONSES = [
 @pytest.mark.parametrize(("name", "y", "row", "what"), BAD_RESPONSES)
 def test_check_response_names_column_and_first_bad_row(name, y, row, what):
     with pytest.raises(DataError) as err:
-        get_family(name).check_response(np.asarray(y, dtype=float), "count")
+        family_numerics(name).check_response(np.asarray(y, dtype=float), "count")
     assert err.value.column == "count"
     assert err.value.row == row
     assert "'count'" in str(err.value) and f"row {row}" in str(err.value) and what in str(err.value)
@@ -182,11 +184,11 @@ def test_check_response_names_column_and_first_bad_row(name, y, row, what):
     ("student", np.array([-3.0, 4.0])),
 ])
 def test_check_response_accepts_valid_data(name, y):
-    get_family(name).check_response(y, "y")
+    family_numerics(name).check_response(y, "y")
 
 
 def test_binomial_checks_trials():
-    fam = get_family("binomial")
+    fam = family_numerics("binomial")
     assert fam.additions == ("trials",)
     fam.check_additions(np.array([0.0, 3.0]), {"trials": np.array([2.0, 3.0])}, "k")
     with pytest.raises(DataError, match="more successes than trials") as err:
@@ -200,7 +202,7 @@ def test_binomial_checks_trials():
     with pytest.raises(FamilyError, match="trials"):
         fam.log_lik(jnp.array([1.0]), jnp.array([0.5]), {})
     # families without additions accept anything
-    get_family("poisson").check_additions(np.array([1.0]), {}, "y")
+    family_numerics("poisson").check_additions(np.array([1.0]), {}, "y")
 
 
 # --------------------------------------------------------------------------------------------- sampling
@@ -246,7 +248,7 @@ def test_every_family_has_a_sample_case():
 
 @pytest.mark.parametrize("name", sorted(MU_FAMILIES))
 def test_posterior_predictive_mean(name):
-    fam = get_family(name)
+    fam = family_numerics(name)
     mu, a = SAMPLE_CASES[name]
     mu_arr = jnp.full((N_DRAWS,), mu)
     aux = {k: jnp.asarray(v) for k, v in a.items()}  # scalars: sample must broadcast them
@@ -261,7 +263,7 @@ def test_posterior_predictive_mean(name):
 
 
 def test_hurdle_sample_is_exact_for_tiny_means():
-    fam = get_family("hurdle_poisson")
+    fam = family_numerics("hurdle_poisson")
     sample = jax.jit(fam.sample)
     draws = np.asarray(sample(jax.random.key(0), jnp.full((5000,), 1e-8), {"hu": jnp.asarray(0.5)}))
     assert set(np.unique(draws)) <= {0.0, 1.0}
@@ -272,13 +274,13 @@ def test_hurdle_sample_is_exact_for_tiny_means():
 
 
 def test_aliases_and_unsupported_families():
-    assert get_family("normal") is get_family("gaussian")
-    assert get_family("negative_binomial") is get_family("negbinomial")
-    assert get_family("zip") is get_family("zero_inflated_poisson")
-    assert get_family("zinb") is get_family("zero_inflated_negbinomial")
-    assert get_family("ordinal") is get_family("cumulative")
+    assert family_numerics("normal") is family_numerics("gaussian")
+    assert family_numerics("negative_binomial") is family_numerics("negbinomial")
+    assert family_numerics("zip") is family_numerics("zero_inflated_poisson")
+    assert family_numerics("zinb") is family_numerics("zero_inflated_negbinomial")
+    assert family_numerics("ordinal") is family_numerics("cumulative")
     with pytest.raises(FamilyError, match="did you mean 'poisson'"):
-        get_family("poison")
+        family_numerics("poison")
 
 
 def test_links_and_aux_parameters_follow_brms():
@@ -298,15 +300,15 @@ def test_links_and_aux_parameters_follow_brms():
         "hurdle_poisson": ("log", ("hu",)),
     }
     for name, (link, aux) in want.items():
-        fam = get_family(name)
+        fam = family_numerics(name)
         assert fam.default_link.value == link, name
         assert tuple(a.name for a in fam.aux) == aux, name
-    assert {lk.value for lk in get_family("bernoulli").links} == {"logit", "probit", "cloglog"}
-    assert {lk.value for lk in get_family("poisson").links} >= {"log", "identity", "sqrt"}
-    nu = get_family("student").aux[0]
+    assert {lk.value for lk in family_numerics("bernoulli").links} == {"logit", "probit", "cloglog"}
+    assert {lk.value for lk in family_numerics("poisson").links} >= {"log", "identity", "sqrt"}
+    nu = family_numerics("student").aux[0]
     assert nu.lower == 1.0
     for name, par in [("zero_inflated_poisson", "zi"), ("hurdle_poisson", "hu")]:
-        a = next(a for a in get_family(name).aux if a.name == par)
+        a = next(a for a in family_numerics(name).aux if a.name == par)
         assert (a.lower, a.upper) == (0.0, 1.0)
 
 
@@ -314,7 +316,7 @@ def test_default_priors_follow_brms():
     y = np.array([0.0, 1.0, 3.0, 8.0, 20.0, 2.0])
 
     def prior(name, par):
-        return next(a for a in get_family(name).aux if a.name == par).default_prior(y)
+        return next(a for a in family_numerics(name).aux if a.name == par).default_prior(y)
 
     assert prior("student", "nu") == DistributionSpec("gamma", (2.0, 0.1))
     assert prior("negbinomial", "shape") == DistributionSpec("inv_gamma", (0.4, 0.3))
@@ -329,19 +331,19 @@ def test_default_priors_follow_brms():
     loc = round(float(np.median(y_log)), 1)
     scale = max(2.5, round(1.4826 * float(np.median(abs(y_log - np.median(y_log)))), 1))
     want = DistributionSpec("student_t", (3.0, loc, scale))
-    assert get_family("poisson").intercept_prior(y, Link.LOG) == want
-    assert get_family("bernoulli").intercept_prior(np.array([0.0, 1.0]), Link.LOGIT) == \
+    assert family_numerics("poisson").intercept_prior(y, Link.LOG) == want
+    assert family_numerics("bernoulli").intercept_prior(np.array([0.0, 1.0]), Link.LOGIT) == \
         DistributionSpec("student_t", (3.0, 0.0, 2.5))
-    g = get_family("gaussian")
+    g = family_numerics("gaussian")
     assert g.intercept_prior(y, Link.IDENTITY) == DistributionSpec("student_t", (3.0, 2.5, 3.0))
     # lognormal's mu lives on log y: brms's intercept and sigma priors are computed from log(y)
     pos = np.exp(np.array([0.0, 1.0, 2.0, 5.0, 9.0]))
-    ln = get_family("lognormal")
+    ln = family_numerics("lognormal")
     assert ln.intercept_prior(pos, Link.IDENTITY) == DistributionSpec("student_t", (3.0, 2.0, 3.0))
     assert ln.aux[0].default_prior(pos) == DistributionSpec("student_t", (3.0, 0.0, 3.0))
     np.testing.assert_allclose(ln.response_scale(pos, Link.IDENTITY), np.std(np.log(pos)))
     assert ln.default_scale(pos, Link.IDENTITY) == 3.0
-    assert get_family("poisson").default_scale(y, Link.LOGIT) == 2.5
+    assert family_numerics("poisson").default_scale(y, Link.LOGIT) == 2.5
 
 
 def test_default_prior_table_through_the_api():

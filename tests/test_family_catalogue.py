@@ -18,7 +18,7 @@ from hdsl.language.families import ALIASES, FAMILIES, Addition, Categories, Link
 from hdsl.language.parse import parse_spec
 from hdsl.model.default_priors import default_aux_prior
 from hdsl.model.distributions import PRIOR_NUMERICS, truncation_log_mass
-from hdsl.model.families import FAMILY_NUMERICS, get_family, numerics_for
+from hdsl.model.families import FAMILY_NUMERICS, numerics_for
 from hdsl.model.links import inverse_link
 
 jax.config.update("jax_enable_x64", True)
@@ -39,7 +39,6 @@ def test_names_and_aliases_give_one_record():
     for name in [*FAMILIES, *ALIASES]:
         family = family_named(name)
         assert family is FAMILIES[ALIASES.get(name, name)]
-        assert get_family(name) is numerics_for(family)  # the compatibility lookup agrees
     with pytest.raises(hdsl.FamilyError, match="did you mean 'poisson'"):
         family_named("poison")
 

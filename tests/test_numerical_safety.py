@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 import hdsl
-from hdsl.model.families import FAMILIES
+from hdsl.model.families import FAMILY_NUMERICS as FAMILIES
 
 N, BATCH = 40, 128
 COUNTS = {"poisson", "negbinomial", "geometric", "zero_inflated_poisson", "zero_inflated_negbinomial", "hurdle_poisson"}

@@ -16,6 +16,7 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 import pytest
+from conftest import family_numerics
 from numpyro.infer.util import potential_energy, unconstrain_fn
 from scipy import stats
 
@@ -78,9 +79,8 @@ def test_sigma_is_not_a_parameter_without_sigma_true():
 
 @pytest.mark.parametrize("family, aux", [("gaussian", {}), ("student", {"nu": 4.0})])
 def test_se_scale_in_the_likelihood_and_predictions(family, aux):
-    from hdsl.model.families import get_family
 
-    fam = get_family(family)
+    fam = family_numerics(family)
     y, mu, se = jnp.array([1.0, -2.0]), jnp.array([0.5, 0.0]), jnp.array([2.0, 3.0])
     aux = {k: jnp.asarray(v) for k, v in aux.items()}
 

@@ -27,7 +27,7 @@ from numpyro.distributions.util import clamp_probs
 from ..errors import FamilyError
 from ..language import families as catalogue
 from ..language.families import AuxParam, Link
-from ..language.ir import DistributionSpec, ModelSpec
+from ..language.ir import DistributionSpec
 from . import default_priors
 from .categorical import categorical, check_category_codes, cumulative
 from .default_priors import default_aux_prior, robust_scale
@@ -37,7 +37,7 @@ from .response_checks import check_binary, check_counts, check_positive, check_r
 __all__ = ["FamilyNumerics", "FAMILY_NUMERICS", "numerics_for", "CENSORING_CODES",
            # compatibility, until lower.py, plots.py and the tests read spec.family, numerics_for and the
            # modules beside this one
-           "Link", "Family", "FAMILIES", "get_family", "scalar_aux", "robust_scale"]
+           "robust_scale"]
 
 Array = jax.Array
 Aux = Mapping[str, Array]
@@ -73,8 +73,7 @@ class FamilyNumerics:
     # families not written through mu (categorical responses): per link, (log_lik, sample, expected) taking eta
     on_eta: Callable[[Link], tuple[Callable, Callable, Callable]] | None = None
 
-    # compatibility: the metadata's fields, as the record that held both gave them (get_family(name).links);
-    # new code reads them from the family record (spec.family)
+    # the metadata's fields, read through the numerics (the record is ``family``; stages read ``spec.family``)
     @property
     def name(self) -> str:
         return self.family.name
@@ -447,13 +446,12 @@ def numerics_for(family: catalogue.Family) -> FamilyNumerics:
 
 
 # ---------------------------------------------------------------------------------------------
-# compatibility: the interface of the record that held both metadata and numerics, for code that looks a
-# family up by name (get_family(spec.family.name)) and reads both from what it gets
+# a family parameter with its default prior evaluated on a response (what FamilyNumerics.aux gives)
 
 
 @dataclass(frozen=True)
 class _AuxWithDataPrior:
-    """A family parameter as ``get_family(...).aux`` gave it: ``default_prior(y)`` evaluated on a response."""
+    """A family parameter whose ``default_prior(y)`` is brms's, evaluated on a response."""
 
     param: AuxParam
 
@@ -475,18 +473,3 @@ class _AuxWithDataPrior:
 
     def default_prior(self, y: np.ndarray) -> DistributionSpec:
         return default_aux_prior(self.param, y)
-
-
-FAMILIES = FAMILY_NUMERICS
-Family = FamilyNumerics  # what get_family returns, as model/lower.py annotates it
-
-
-def get_family(name: str) -> FamilyNumerics:
-    """The numerics of a family name or alias (FamilyError for others). New code reads ``spec.family`` and
-    :func:`numerics_for`."""
-    return FAMILY_NUMERICS[catalogue.family_named(name).name]
-
-
-def scalar_aux(spec: ModelSpec) -> tuple[AuxParam, ...]:
-    """``spec.scalar_aux``."""
-    return spec.scalar_aux

@@ -23,7 +23,7 @@ from .protocols import CompiledModel, Posterior
 
 __all__ = ["VariableUse", "Variable", "EffectsGrid", "conditional_effects_data", "effects_grid", "model_variables",
            "held_values", "new_data", "mean_draws", "training_rows", "trials_columns", "model_of",
-           "refuse_category_families"]
+           "refuse_category_families", "replicated_draws"]
 
 NEEDS_DATA = ("this figure needs the data the model was fitted to; read the fit back with hdsl.load(path, data=df) "
               "(trace and forest plots work without)")
@@ -252,3 +252,40 @@ def conditional_effects_data(fit: Posterior, effect: str, prob: float = 0.95, n_
     >>> hdsl.workflow.plots.conditional_effects_data(fit, "x:f").head()   # doctest: +SKIP
     """
     return effects_grid(fit, effect, prob, n_points).frame
+
+
+def replicated_draws(fit: Posterior, n_draws: int = 50, seed: int = 0) -> np.ndarray:
+    """``n_draws`` replicated data sets (n_draws × rows) from the posterior predictive distribution.
+
+    Taken from ``fit.idata``'s ``posterior_predictive`` group where :meth:`hdsl.Fit.posterior_predictive` has
+    filled it, else from :meth:`hdsl.Fit.predict` (``kind="response"``).
+    """
+    design = model_of(fit).design
+    n = design.n_rows
+    rng = np.random.default_rng(seed)
+    response = design.spec.response.label
+    if "posterior_predictive" in fit.idata.children:
+        pp = _as_matrix(fit.idata, response, n)
+    else:
+        pp = _as_matrix(predict(fit, kind="response", draws=n_draws, seed=seed), response, n)
+    if pp is None:
+        raise HdslError(f"no replicated draws of '{response}' could be made from this fit")
+    return pp[np.sort(rng.choice(len(pp), size=min(n_draws, len(pp)), replace=False))]
+
+
+
+def _as_matrix(pp, response: str, n: int) -> np.ndarray | None:
+    """Draws × rows from what ``posterior_predictive`` returns (an array, a Dataset or a DataTree)."""
+    try:
+        for group in ("posterior_predictive", "predictions"):
+            if hasattr(pp, "children") and group in pp.children:
+                pp = pp[group]
+                break
+        if hasattr(pp, "data_vars"):
+            pp = pp[response]
+        values = np.asarray(getattr(pp, "values", pp), dtype=float)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if values.ndim < 2 or values.shape[-1] != n:
+        return None
+    return values.reshape(-1, n)

@@ -40,10 +40,10 @@ from .effects import (
     model_variables,
     new_data,
     refuse_category_families,
+    replicated_draws,
     training_rows,
     trials_columns,
 )
-from .predict import predict
 from .protocols import CompiledModel, Posterior
 
 if TYPE_CHECKING:
@@ -432,43 +432,6 @@ def plot_group_lines(fit: Posterior, n_lines: int = 50, predictor: str | None = 
     fig.suptitle(f"Posterior regression lines per {group} (grey: {len(samples)} draws; blue: posterior mean;"
                  " red dashed: the level's OLS)")
     return fig
-
-
-def replicated_draws(fit: Posterior, n_draws: int = 50, seed: int = 0) -> np.ndarray:
-    """``n_draws`` replicated data sets (n_draws × rows) from the posterior predictive distribution.
-
-    Taken from ``fit.idata``'s ``posterior_predictive`` group where :meth:`hdsl.Fit.posterior_predictive` has
-    filled it, else from :meth:`hdsl.Fit.predict` (``kind="response"``).
-    """
-    design = _design(fit)
-    n = design.n_rows
-    rng = np.random.default_rng(seed)
-    response = design.spec.response.label
-    if "posterior_predictive" in fit.idata.children:
-        pp = _as_matrix(fit.idata, response, n)
-    else:
-        pp = _as_matrix(predict(fit, kind="response", draws=n_draws, seed=seed), response, n)
-    if pp is None:
-        raise HdslError(f"no replicated draws of '{response}' could be made from this fit")
-    return pp[np.sort(rng.choice(len(pp), size=min(n_draws, len(pp)), replace=False))]
-
-
-
-def _as_matrix(pp, response: str, n: int) -> np.ndarray | None:
-    """Draws × rows from what ``posterior_predictive`` returns (an array, a Dataset or a DataTree)."""
-    try:
-        for group in ("posterior_predictive", "predictions"):
-            if hasattr(pp, "children") and group in pp.children:
-                pp = pp[group]
-                break
-        if hasattr(pp, "data_vars"):
-            pp = pp[response]
-        values = np.asarray(getattr(pp, "values", pp), dtype=float)
-    except (KeyError, TypeError, ValueError):
-        return None
-    if values.ndim < 2 or values.shape[-1] != n:
-        return None
-    return values.reshape(-1, n)
 
 
 def ppc_plot(fit: Posterior, n_draws: int = 50, seed: int = 0) -> Figure:
