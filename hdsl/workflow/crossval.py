@@ -42,10 +42,10 @@ from ..model import density
 from ..model.bind import bind_design
 from ..model.design import BoundDesign
 from ..model.lower import LoweredModel, lower_model
+from ..model.parameterization import choose_parameterization
 from ..model.params import ModelData
 from ..model.predictive import Kind, predictive
 from ..model.priors import build_prior_table
-from .api import choose_parameterization
 from .progress import ProgressBar
 
 __all__ = ["CVResult", "cross_validate", "stratified_folds", "group_folds", "sample_folds", "MODELS"]
